@@ -1,0 +1,223 @@
+"""``wsconform`` command line: run cases, validate and list them, list targets, render reports.
+
+It holds no logic the pytest plugin lacks: cases come from ``model.loader``, targets from
+``suite.open_sessions``, results from ``engine.run_case`` and are graded by ``suite.judge_expected``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import shlex
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.engine import applies, run_case
+from harness.model.loader import Case, load_all
+from harness.results import ResultsWriter, load
+from harness.suite import Selection, judge_expected, open_sessions
+from harness.targets.spec import TargetError, load_targets
+from harness.verdict import Outcome
+
+console = Console(highlight=False)
+OUTCOME_STYLE = {"PASS": "green", "NON-STRICT": "yellow", "INFORMATIONAL": "cyan", "UNIMPLEMENTED": "dim",
+                 "FAIL": "bold red", "ERROR": "bold magenta"}
+
+
+def _cases_or_exit(root: Path) -> list[Case]:
+    cases, errors = load_all(root)
+    for err in errors:
+        console.print(f"[red]error[/red] {err}")
+    if errors:
+        sys.exit(2)
+    return cases
+
+
+def _select(cases: list[Case], patterns: list[str], families: list[str], tags: list[str]) -> list[Case]:
+    out = cases
+    if families:
+        out = [c for c in out if c.family in families]
+    if tags:
+        out = [c for c in out if set(tags) & set(c.model.tags)]
+    if patterns:
+        out = [c for c in out if any(fnmatch.fnmatch(c.id, p) or p in c.id for p in patterns)]
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag)
+    results_path: Path = args.results.resolve()
+    out_dir = results_path.parent
+    sessions, problems = open_sessions(Selection(args.target, args.target_url, args.target_cmd),
+                                       targets_root=args.targets_dir, log_dir=out_dir / "logs", all_available=False)
+    for problem in problems:
+        console.print(f"[red]error[/red] {problem}")
+    if problems or not sessions:
+        return 2
+    writer = ResultsWriter(results_path, command=shlex.join(["wsconform", *sys.argv[1:]]))
+    pairs = [(c, s) for s in sessions for c in cases if applies(c, s)]
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    failures: list[str] = []
+    interrupted = False
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=args.quiet) as progress:
+            task = progress.add_task("running", total=len(pairs))
+            for case, session in pairs:
+                progress.update(task, description=f"{session.name} {case.id}")
+                writer.add_target(session.info())
+                result = run_case(case, session, data_dir=args.cases / "data", trace_dir=out_dir / "traces",
+                                  timeout_scale=args.timeout_scale)
+                writer.add(result.record())
+                counts[(session.name, case.family)][str(result.outcome)] += 1
+                grade = judge_expected(result, strict=args.ws_strict)
+                if grade.failed:
+                    failures.append(f"{session.name} {case.nodeid}: {result.outcome}: {grade.message}")
+                    if args.verbose:
+                        progress.console.print(f"[red]{result.outcome}[/red] {session.name} {case.id}: {grade.message}")
+                progress.advance(task)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]interrupted: keeping the results that finished[/yellow]")
+    finally:
+        for s in sessions:
+            s.stop()
+        doc = writer.close()
+    _summary(counts)
+    for line in failures[:50]:
+        console.print(f"[red]✗[/red] {line}")
+    if len(failures) > 50:
+        console.print(f"… and {len(failures) - 50} more")
+    console.print(f"results: {results_path} ({len(doc['results'])} results)")
+    if not args.no_report:
+        from harness.report.render import render
+
+        report_dir = args.report.resolve() if args.report else out_dir
+        index = render(doc, report_dir, base=out_dir)
+        console.print(f"report: {index}")
+    if interrupted:
+        return 130
+    return 1 if failures else 0
+
+
+def _summary(counts: dict[tuple[str, str], Counter[str]]) -> None:
+    outcomes = [str(o) for o in Outcome]
+    table = Table(title="wsconform results")
+    table.add_column("target")
+    table.add_column("family")
+    for o in outcomes:
+        table.add_column(o, justify="right", style=OUTCOME_STYLE[o])
+    for (target, family), c in sorted(counts.items()):
+        table.add_row(target, family, *[str(c.get(o, "")) for o in outcomes])
+    console.print(table)
+
+
+def cmd_cases_validate(args: argparse.Namespace) -> int:
+    cases = _cases_or_exit(args.cases)
+    console.print(f"[green]ok[/green] {len(cases)} cases in {len({c.file for c in cases})} files")
+    return 0
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag)
+    if args.counts:
+        per_family = Counter(c.family for c in cases)
+        table = Table(title=f"{len(cases)} cases")
+        table.add_column("family")
+        table.add_column("cases", justify="right")
+        table.add_column("with Autobahn id", justify="right")
+        for fam in sorted(per_family):
+            ab = sum(1 for c in cases if c.family == fam and c.model.autobahn)
+            table.add_row(fam, str(per_family[fam]), str(ab))
+        console.print(table)
+        return 0
+    for c in cases:
+        ab = f" [dim](autobahn {c.model.autobahn})[/dim]" if c.model.autobahn else ""
+        console.print(f"{c.nodeid}  {c.model.title}{ab}")
+    return 0
+
+
+def cmd_targets_list(args: argparse.Namespace) -> int:
+    try:
+        specs = load_targets(args.targets_dir)
+    except TargetError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return 2
+    table = Table(title="targets")
+    for col in ("name", "implementation", "language", "roles", "runners", "available here"):
+        table.add_column(col)
+    for name, spec in specs.items():
+        runners = sorted({r for rs in spec.roles.values() for r in ("process", "docker") if getattr(rs, r)})
+        missing = spec.missing()
+        avail = "[green]yes[/green]" if not missing else f"[red]no[/red] (missing {', '.join(missing)})"
+        table.add_row(name, spec.implementation, spec.language, ", ".join(spec.roles), ", ".join(runners), avail)
+    console.print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.render import merge, render
+
+    docs = [load(p) for p in args.results]
+    index = render(merge(docs), args.output, base=args.results[0].resolve().parent)
+    console.print(f"report: {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsconform", description="WebSocket conformance and interop harness")
+    parser.add_argument("--cases", type=Path, default=Path("cases"), help="cases folder (default: ./cases)")
+    parser.add_argument("--targets-dir", type=Path, default=Path("targets"), help="targets folder (default: ./targets)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run cases against targets and write results and a report")
+    run.add_argument("--target", action="append", default=[], metavar="NAME",
+                     help="target folder name (repeatable; default: websockets)")
+    run.add_argument("--target-url", metavar="URL", help="an already running server on loopback, ws://127.0.0.1:PORT/")
+    run.add_argument("--target-cmd", metavar="CMD", help='a server to start, with {port}: "python s.py --port {port}"')
+    run.add_argument("-k", "--case", action="append", default=[], metavar="PATTERN", help="case id glob or substring")
+    run.add_argument("--family", action="append", default=[], help="only this family (repeatable)")
+    run.add_argument("--tag", action="append", default=[], help="only cases with this tag (repeatable)")
+    run.add_argument("--results", type=Path, default=Path("reports/latest/results.json"))
+    run.add_argument("--report", type=Path, help="HTML report folder (default: beside the results)")
+    run.add_argument("--no-report", action="store_true")
+    run.add_argument("--ws-strict", action="store_true", help="NON-STRICT outcomes fail the run")
+    run.add_argument("--timeout-scale", type=float, default=1.0)
+    run.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    cases = sub.add_parser("cases", help="validate or list cases")
+    cases_sub = cases.add_subparsers(dest="cases_command", required=True)
+    cases_sub.add_parser("validate", help="check every case file").set_defaults(func=cmd_cases_validate)
+    lst = cases_sub.add_parser("list", help="list cases, or count them per family")
+    lst.add_argument("--counts", action="store_true")
+    lst.add_argument("-k", "--case", action="append", default=[])
+    lst.add_argument("--family", action="append", default=[])
+    lst.add_argument("--tag", action="append", default=[])
+    lst.set_defaults(func=cmd_cases_list)
+
+    targets = sub.add_parser("targets", help="list targets")
+    targets_sub = targets.add_subparsers(dest="targets_command", required=True)
+    targets_sub.add_parser("list", help="targets, roles, runners, availability").set_defaults(func=cmd_targets_list)
+
+    report = sub.add_parser("report", help="render HTML from one or more results files")
+    report.add_argument("results", type=Path, nargs="+")
+    report.add_argument("-o", "--output", type=Path, default=Path("reports/report"))
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

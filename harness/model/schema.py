@@ -1,0 +1,277 @@
+"""Pydantic models of the case language (docs/case-language.md is the prose version).
+
+Every model forbids unknown fields, so a typo in a case file is an error that names the field rather
+than a silently ignored option. Steps are single-key mappings (``- send: {...}``); the Step model
+checks that exactly one kind is given, which yields a clearer message than a pydantic union would.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.wire.frames import OPCODE_NAMES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fill(_Strict):
+    size: Annotated[int, Field(ge=0)]
+    pattern: str | None = None
+    pattern_hex: str | None = None
+
+
+class RandomBytes(_Strict):
+    size: Annotated[int, Field(ge=0)]
+    seed: int = 0
+
+
+class PayloadObj(_Strict):
+    """Exactly one source of bytes."""
+
+    text: str | None = None
+    hex: str | None = None
+    fill: Fill | None = None
+    random: RandomBytes | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PayloadObj:
+        given = [k for k in ("text", "hex", "fill", "random", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a payload takes exactly one of text, hex, fill, random, file (got {given})")
+        if self.hex is not None:
+            try:
+                bytes.fromhex(self.hex)
+            except ValueError as exc:
+                raise ValueError(f"hex payload is not valid hex: {exc}") from exc
+        return self
+
+
+Payload = str | PayloadObj
+
+
+def _opcode(value: Any) -> Any:
+    if isinstance(value, str):
+        name = value.lower()
+        if name not in OPCODE_NAMES:
+            raise ValueError(f"unknown opcode name {value!r}; use one of {sorted(OPCODE_NAMES)} or 0..15")
+        return OPCODE_NAMES[name]
+    return value
+
+
+class Chopping(_Strict):
+    """How bytes go onto the TCP connection: ``chop`` bytes per write, ``delay`` s between writes."""
+
+    chop: Annotated[int, Field(ge=1)] | None = None
+    delay: Annotated[float, Field(ge=0)] = 0.0
+
+
+class SendFrame(Chopping):
+    opcode: Annotated[int, Field(ge=0, le=15)]
+    payload: Payload = ""
+    fin: bool = True
+    rsv: Annotated[int, Field(ge=0, le=7)] = 0
+    mask: bool | None = None
+    mask_key: str | None = None
+    length: Annotated[int, Field(ge=0)] | None = None
+    length_bits: Literal[7, 16, 64] | None = None
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
+class SendMessage(Chopping):
+    """One data message split into fragments: a count (equal parts) or explicit sizes."""
+
+    opcode: Annotated[int, Field(ge=0, le=15)] = 1
+    payload: Payload = ""
+    fragments: Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=0)]] = 1
+    fragment_size: Annotated[int, Field(ge=1)] | None = None
+    rsv: Annotated[int, Field(ge=0, le=7)] = 0
+    mask: bool | None = None
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
+class Control(Chopping):
+    payload: Payload = ""
+    fin: bool = True
+    rsv: Annotated[int, Field(ge=0, le=7)] = 0
+
+
+class CloseSpec(Chopping):
+    """A close frame: ``code`` (+ ``reason``), or a raw ``payload`` body; neither means empty body."""
+
+    code: Annotated[int, Field(ge=0, le=65535)] | None = None
+    reason: Payload = ""
+    payload: Payload | None = None
+    rsv: Annotated[int, Field(ge=0, le=7)] = 0
+
+
+class WriteRaw(Chopping):
+    payload: Payload
+
+
+class WaitSpec(_Strict):
+    """Block until the target has sent this much, or closed, or ``timeout`` passed.
+
+    ``echoed: true`` waits until every complete message sent so far has come back and every ping
+    has been answered: the pacing of "send, wait for the echo, send the next" inside a ``repeat``.
+    """
+
+    messages: Annotated[int, Field(ge=0)] | None = None
+    pongs: Annotated[int, Field(ge=0)] | None = None
+    echoed: bool = False
+    close: bool = False
+    timeout: Annotated[float, Field(gt=0)] | None = None
+
+
+class Batch(Chopping):
+    """Steps whose bytes are written as one buffer (one TCP write, or ``chop``-sized writes)."""
+
+    steps: list[Step]
+
+
+class Repeat(_Strict):
+    count: Annotated[int, Field(ge=1)]
+    steps: list[Step]
+
+
+class HandshakeSpec(Chopping):
+    """Overrides for the opening handshake request (the default one is always valid)."""
+
+    path: str = "/"
+    method: str = "GET"
+    http_version: str = "HTTP/1.1"
+    key: str | None = None
+    version: str | None = None
+    protocols: list[str] | None = None
+    extensions: list[str] | None = None
+    add_headers: list[tuple[str, str]] = []
+    remove_headers: list[str] = []
+    raw: Payload | None = None
+
+
+STEP_KINDS = (
+    "handshake", "send", "message", "write", "ping", "pong", "close",
+    "sleep", "wait", "batch", "repeat",
+)  # fmt: skip
+
+
+class Step(_Strict):
+    """One step: a mapping with exactly one key naming its kind."""
+
+    handshake: HandshakeSpec | None = None
+    send: SendFrame | None = None
+    message: SendMessage | None = None
+    write: WriteRaw | None = None
+    ping: Control | None = None
+    pong: Control | None = None
+    close: CloseSpec | None = None
+    sleep: Annotated[float, Field(ge=0)] | None = None
+    wait: WaitSpec | None = None
+    batch: Batch | None = None
+    repeat: Repeat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"a step is a mapping with one key, one of {', '.join(STEP_KINDS)}")
+        if len(data) != 1:
+            raise ValueError(f"a step has exactly one key, one of {', '.join(STEP_KINDS)}; got {list(data)}")
+        ((kind, value),) = data.items()
+        if kind not in STEP_KINDS:
+            raise ValueError(f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}")
+        if kind in ("ping", "pong", "close", "handshake") and value is None:
+            return {kind: {}}
+        if kind in ("ping", "pong") and not isinstance(value, dict):
+            return {kind: {"payload": value}}
+        if kind == "write" and not (isinstance(value, dict) and "payload" in value):
+            return {kind: {"payload": value}}
+        return data
+
+    @property
+    def kind(self) -> str:
+        for name in STEP_KINDS:
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("validated step has no kind")
+
+    @property
+    def body(self) -> Any:
+        return getattr(self, self.kind)
+
+
+Count = Annotated[int, Field(ge=0)] | Literal["all"]
+
+
+class ExpectedMessage(_Strict):
+    opcode: Annotated[int, Field(ge=0, le=15)] = 1
+    payload: Payload = ""
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
+class Expect(_Strict):
+    """The end state. Defaults: every message and ping echoed, then a clean closing handshake."""
+
+    echo: Count | None = None
+    messages: list[ExpectedMessage] | None = None
+    pongs: Count | None = None
+    fail: bool | list[Annotated[int, Field(ge=0, le=65535)]] | None = None
+    fail_fast: bool = False
+    close: list[Annotated[int, Field(ge=0, le=65535)]] | None = None
+    grade: Literal["strict", "informational"] = "strict"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Expect:
+        if self.echo is not None and self.messages is not None:
+            raise ValueError("give either echo or messages, not both")
+        if self.fail_fast and not self.fail:
+            raise ValueError("fail_fast needs fail")
+        if self.fail and self.close is not None:
+            raise ValueError("close lists the codes of a normal closing handshake; with fail use fail: [codes]")
+        return self
+
+    @property
+    def fail_codes(self) -> list[int] | None:
+        """Codes that make a failure PASS; [] means any code; None means no failure expected."""
+        if self.fail is None or self.fail is False:
+            return None
+        return [] if self.fail is True else list(self.fail)
+
+
+class CaseModel(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
+    title: str
+    spec: str
+    tags: list[str] = []
+    role: Literal["server", "client", "both"] = "server"
+    autobahn: str | None = None
+    timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    params: dict[str, list[Any]] | list[dict[str, Any]] | None = None
+    steps: list[Step] = []
+    expect: Expect = Expect()
+
+
+class Defaults(_Strict):
+    spec: str | None = None
+    tags: list[str] = []
+    role: Literal["server", "client", "both"] | None = None
+    timeout: Annotated[float, Field(gt=0, le=600)] | None = None
+
+
+class CaseFileModel(_Strict):
+    """A family file: optional ``defaults`` merged into each entry of ``cases``."""
+
+    defaults: Defaults = Defaults()
+    cases: list[dict[str, Any]]
+
+
+Batch.model_rebuild()
+Repeat.model_rebuild()
+Step.model_rebuild()

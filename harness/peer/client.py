@@ -1,0 +1,176 @@
+"""The peer in client mode: connect to a server target, handshake, run the script, close.
+
+After the script the peer finishes the way the expectation needs, without fixed sleeps: it waits for
+the echoes and pongs it expects (or for the target to fail the connection, when that is expected),
+then runs the closing handshake and waits for the server to close TCP (§5.5.1, §7.1.1). Every wait is
+bounded by the case timeout, so a hanging target costs one timeout, never the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.model.loader import Case
+from harness.model.payloads import resolve
+from harness.model.schema import Expect, HandshakeSpec
+from harness.peer.connection import PeerConnection
+from harness.peer.observed import Observed, parse_close
+from harness.peer.script import ScriptRunner
+from harness.peer.trace import Trace
+from harness.wire import handshake as hs
+from harness.wire.frames import Opcode, build_frame, close_payload
+
+CLOSE_GRACE = 3.0
+
+
+@dataclass(slots=True)
+class Endpoint:
+    host: str
+    port: int
+    path: str = "/"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def expected_counts(expect: Expect, obs: Observed) -> tuple[int, int]:
+    """How many messages and pongs the peer should wait for before closing."""
+    failing = expect.fail_codes is not None
+    if expect.messages is not None:
+        msgs = len(expect.messages)
+    elif expect.echo == "all" or (expect.echo is None and not failing):
+        msgs = len(obs.sent_messages)
+    else:
+        msgs = int(expect.echo or 0)
+    if expect.pongs == "all" or (expect.pongs is None and not failing):
+        pongs = len(obs.pings_sent)
+    else:
+        pongs = int(expect.pongs or 0)
+    return msgs, pongs
+
+
+def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Path) -> tuple[bytes, str]:
+    """The request bytes and the key whose Accept value the response must carry."""
+    spec = spec or HandshakeSpec()
+    key = spec.key if spec.key is not None else hs.new_key()
+    if spec.raw is not None:
+        return resolve(spec.raw, data_dir), key
+    headers = hs.default_request_headers(endpoint.authority, key)
+    if spec.version is not None:
+        headers = [(k, spec.version if k == "Sec-WebSocket-Version" else v) for k, v in headers]
+    if spec.protocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(spec.protocols)))
+    if spec.extensions:
+        headers.append(("Sec-WebSocket-Extensions", ", ".join(spec.extensions)))
+    removed = {name.lower() for name in spec.remove_headers}
+    headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
+    path = spec.path if spec.path != "/" else endpoint.path
+    return hs.build_request(endpoint.authority, path, method=spec.method,
+                            http_version=spec.http_version, headers=headers), key
+
+
+def check_response(head: hs.HttpHead, key: str) -> str | None:
+    """Why a server's handshake response is not a valid acceptance (§4.1, §4.2.2), or None."""
+    if head.status != 101:
+        return f"status {head.status} ({head.start_line!r}), expected 101"
+    if "websocket" not in head.tokens("Upgrade"):
+        return f"Upgrade header is {head.get('Upgrade')!r}, expected 'websocket'"
+    if "upgrade" not in head.tokens("Connection"):
+        return f"Connection header is {head.get('Connection')!r}, expected the 'upgrade' token"
+    accepts = head.get_all("Sec-WebSocket-Accept")
+    if len(accepts) != 1:
+        return f"{len(accepts)} Sec-WebSocket-Accept headers, expected exactly one"
+    if accepts[0] != hs.accept_value(key):
+        return f"Sec-WebSocket-Accept is {accepts[0]!r}, expected {hs.accept_value(key)!r}"
+    return None
+
+
+async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bytes]:
+    buf = bytearray()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        end = hs.find_head_end(buf)
+        if end >= 0:
+            return bytes(buf[:end]), bytes(buf[end:])
+        if len(buf) > hs.MAX_HEAD:
+            raise ValueError(f"response head exceeds {hs.MAX_HEAD} bytes")
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(buf)} bytes of response head")
+        buf += chunk
+
+
+async def run_client_case(case: Case, endpoint: Endpoint, *, data_dir: Path,
+                          timeout: float | None = None) -> tuple[Observed, Trace]:
+    """Run one case against a server target; returns what was observed and the trace."""
+    model = case.model
+    timeout = timeout if timeout is not None else model.timeout
+    trace, obs = Trace(), Observed()
+    steps = list(model.steps)
+    hs_spec = steps.pop(0).handshake if steps and steps[0].kind == "handshake" else None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(endpoint.host, endpoint.port), timeout)
+    except (OSError, TimeoutError) as exc:
+        obs.handshake_error = f"cannot connect to {endpoint.authority}: {exc!r}"
+        return obs, trace
+    conn = PeerConnection(reader, writer, trace, obs, we_mask=True)
+    try:
+        request, key = build_handshake(hs_spec, endpoint, data_dir)
+        trace.handshake_request = request.decode("latin-1")
+        trace.note("out", "handshake-request", length=len(request))
+        chop = hs_spec.chop if hs_spec else None
+        await conn.write(request, chop=chop, delay=hs_spec.delay if hs_spec else 0.0)
+        try:
+            raw_head, rest = await _read_head(reader, timeout)
+        except TimeoutError:
+            obs.handshake_error = f"no handshake response within {timeout:g} s"
+            return obs, trace
+        except (ConnectionError, OSError, ValueError) as exc:
+            obs.handshake_error = str(exc)
+            return obs, trace
+        head = hs.parse_head(raw_head)
+        trace.handshake_response = raw_head.decode("latin-1")
+        trace.note("in", "handshake-response", status=head.status)
+        obs.handshake_status = head.status
+        obs.handshake_error = check_response(head, key)
+        if obs.handshake_error is not None:
+            return obs, trace
+        obs.handshake_ok = True
+        conn.start(rest)
+        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+        await runner.run(steps)
+        await finish(conn, model.expect, timeout)
+    finally:
+        await conn.close_tcp()
+    return obs, trace
+
+
+async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
+    """Wait for what the case expects, then run (or complete) the closing handshake."""
+    obs = conn.obs
+    if expect.fail_codes is not None:
+        obs.waited_out = not await conn.wait_until(lambda: obs.target_ended, timeout)
+        if obs.waited_out:
+            return
+    else:
+        msgs, pongs = expected_counts(expect, obs)
+        await conn.wait_until(
+            lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs), timeout
+        )
+        if obs.close_sent is None and not obs.target_failed and not conn.write_failed:
+            body = close_payload(1000)
+            data = build_frame(Opcode.CLOSE, body, mask=conn.we_mask)
+            conn.trace.note("out", "close", code=1000)
+            obs.close_sent = parse_close(body, conn.trace.now())
+            await conn.write(data)
+        if not await conn.wait_until(lambda: obs.close is not None, timeout):
+            obs.waited_out = True
+            return
+    await conn.wait_until(lambda: conn.eof, CLOSE_GRACE)

@@ -1,0 +1,190 @@
+"""One TCP connection of the scripted peer after the handshake: a reader task and scripted writes.
+
+The reader runs concurrently with the script, so that echoes of a 16 MiB message are drained while it
+is still being written, and so that the peer behaves like a correct endpoint wherever the script does
+not say otherwise: it answers pings, answers a close frame with a close frame, and notices when the
+target drops TCP. Every state change wakes ``wait_until`` waiters; nothing here sleeps on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+
+from harness.peer.observed import MessageBuilder, Observed, parse_close
+from harness.peer.trace import Trace
+from harness.wire.frames import Frame, FrameParser, Opcode, build_frame, close_payload, is_control
+
+READ_SIZE = 256 * 1024
+
+
+class PeerConnection:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        trace: Trace,
+        observed: Observed,
+        *,
+        we_mask: bool,
+        auto_pong: bool = True,
+        auto_close_reply: bool = True,
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.trace, self.obs = trace, observed
+        self.we_mask = we_mask
+        self.auto_pong, self.auto_close_reply = auto_pong, auto_close_reply
+        self.parser = FrameParser(expect_masked=not we_mask)
+        self._changed = asyncio.Event()
+        self._building: MessageBuilder | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self.eof = False
+        self.write_failed = False
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def start(self, initial: bytes = b"") -> None:
+        if initial:
+            self._feed(initial)
+        self._reader_task = asyncio.ensure_future(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    break
+                self._feed(data)
+        except (ConnectionError, OSError) as exc:
+            self.trace.note("tcp", "read-error", error=repr(exc))
+        self._on_eof()
+
+    def _on_eof(self) -> None:
+        self.eof = True
+        if self.obs.tcp_closed_by is None:
+            self.obs.tcp_closed_by = "target"
+            self.obs.tcp_closed_at = self.trace.now()
+            self.trace.note("tcp", "closed-by-target", buffered=self.parser.buffered)
+            if self.parser.buffered:
+                self.obs.violations.append(f"tcp-closed-mid-frame ({self.parser.buffered} bytes)")
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+
+    def _feed(self, data: bytes) -> None:
+        for frame in self.parser.feed(data):
+            self._on_frame(frame)
+        if self.parser.oversized is not None and "oversized" not in " ".join(self.obs.violations):
+            self.obs.violations.append(f"oversized-frame-declared ({self.parser.oversized} bytes)")
+            self.trace.note("in", "oversized", length=self.parser.oversized)
+        self._wake()
+
+    def _on_frame(self, frame: Frame) -> None:
+        obs = self.obs
+        if obs.close is not None:
+            frame.violations.append("frame-after-close")
+        if not is_control(frame.opcode) and frame.opcode in (0, 1, 2):
+            self._on_data(frame)
+        elif frame.opcode == Opcode.PING:
+            if self.auto_pong and obs.close is None and obs.close_sent is None:
+                self.send_nowait(build_frame(Opcode.PONG, frame.payload, mask=self.we_mask), "auto-pong")
+        elif frame.opcode == Opcode.PONG:
+            obs.pongs.append(frame.payload)
+        elif frame.opcode == Opcode.CLOSE and obs.close is None:
+            info = parse_close(frame.payload, self.trace.now())
+            frame.violations.extend(info.problems)
+            obs.close = info
+            if self.auto_close_reply and obs.close_sent is None:
+                code = info.code if info.code is not None and not info.problems else None
+                reply = close_payload(code) if code is not None else b""
+                obs.close_sent = parse_close(reply, self.trace.now())
+                self.send_nowait(build_frame(Opcode.CLOSE, reply, mask=self.we_mask), "close-reply")
+        self.trace.frame("in", frame)
+        obs.violations.extend(f"{v} ({frame.name})" for v in frame.violations)
+
+    def _on_data(self, frame: Frame) -> None:
+        now = self.trace.now()
+        if frame.opcode == 0:
+            if self._building is None:
+                frame.violations.append("continuation-without-start")
+                return
+        else:
+            if self._building is not None:
+                frame.violations.append("new-message-inside-fragmented-message")
+            self._building = MessageBuilder(frame.opcode, now)
+        builder = self._building
+        builder.add(frame.payload, final=frame.fin)
+        if builder.utf8 is not None and not builder.utf8.valid:
+            if "invalid-utf8" not in frame.violations:
+                frame.violations.append("invalid-utf8")
+        if frame.fin:
+            self.obs.messages.append(builder.finish())
+            self._building = None
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def send_nowait(self, data: bytes, label: str) -> None:
+        """Queue bytes from the reader side (auto replies); errors surface at the next drain."""
+        if self.writer.is_closing():
+            return
+        self.writer.write(data)
+        self.trace.note("out", label, length=len(data), hex=data[:16].hex())
+
+    async def write(self, data: bytes, *, chop: int | None = None, delay: float = 0.0) -> bool:
+        """Write bytes whole or in ``chop``-sized TCP writes; False when the target has gone."""
+        if self.write_failed or self.writer.is_closing():
+            return False
+        try:
+            if not chop or chop >= len(data):
+                self.writer.write(data)
+                await self.writer.drain()
+                return True
+            for start in range(0, len(data), chop):
+                self.writer.write(data[start : start + chop])
+                await self.writer.drain()
+                if delay:
+                    await asyncio.sleep(delay)
+        except (ConnectionError, OSError) as exc:
+            self.write_failed = True
+            self.trace.note("tcp", "write-error", error=type(exc).__name__)
+            return False
+        return True
+
+    # -- waiting ---------------------------------------------------------------------------------
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds or TCP is gone; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if self.eof:
+                return predicate()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return predicate()
+        return True
+
+    async def close_tcp(self) -> None:
+        if self.obs.tcp_closed_by is None:
+            self.obs.tcp_closed_by = "peer"
+            self.obs.tcp_closed_at = self.trace.now()
+            self.trace.note("tcp", "closed-by-peer")
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader_task

@@ -1,0 +1,181 @@
+"""Run a case's steps on an open connection.
+
+Each step turns into bytes (through ``wire.frames``) and one write, or several when chopped; a batch
+concatenates its steps into one buffer so "all frames in one TCP write" cases put exactly that on the
+wire. The runner keeps the peer's own view of what it sent (complete data messages, ping payloads),
+which is what ``expect: echo`` and ``pongs`` compare against.
+Once the target has failed the connection the remaining steps are skipped and counted: writing into a
+connection the target closed would only produce resets that hide what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from pathlib import Path
+
+from harness.model.payloads import resolve
+from harness.model.schema import CloseSpec, Control, SendFrame, SendMessage, Step, WaitSpec
+from harness.peer.connection import PeerConnection
+from harness.peer.observed import parse_close
+from harness.wire.frames import Frame, Opcode, build_frame, close_payload
+
+
+class ScriptRunner:
+    def __init__(self, conn: PeerConnection, *, seed: str, data_dir: Path, timeout: float) -> None:
+        self.conn = conn
+        self.rng = random.Random(seed)
+        self.data_dir = data_dir
+        self.timeout = timeout
+        self._open_message: tuple[int, hashlib._Hash, int] | None = None
+        self.checkpoint_seen = False
+
+    # -- bytes for each kind of step ---------------------------------------------------------------
+
+    def _mask(self, explicit: bool | None) -> bool:
+        return self.conn.we_mask if explicit is None else explicit
+
+    def _key(self, hex_key: str | None) -> bytes:
+        return bytes.fromhex(hex_key) if hex_key else self.rng.randbytes(4)
+
+    def _frame(self, opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool | None = None,
+               mask_key: str | None = None, length: int | None = None, length_bits: int | None = None) -> bytes:
+        masked = self._mask(mask)
+        data = build_frame(opcode, payload, fin=fin, rsv=rsv, mask=masked, mask_key=self._key(mask_key),
+                           length=length, length_bits=length_bits)
+        header = len(data) - len(payload) - (4 if masked else 0)
+        self.conn.trace.frame(
+            "out", Frame(fin, rsv, opcode, masked, length if length is not None else len(payload), payload, header)
+        )
+        self._track(opcode, payload, fin)
+        return data
+
+    def _track(self, opcode: int, payload: bytes, fin: bool) -> None:
+        """Record complete data messages and pings as the target should see them."""
+        obs = self.conn.obs
+        if opcode == Opcode.PING:
+            obs.pings_sent.append(payload)
+        elif opcode == Opcode.CLOSE and obs.close_sent is None:
+            obs.close_sent = parse_close(payload, self.conn.trace.now())
+        elif opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._open_message = (opcode, hashlib.sha256(payload), len(payload))
+        elif opcode == Opcode.CONTINUATION and self._open_message is not None:
+            op, digest, size = self._open_message
+            digest.update(payload)
+            self._open_message = (op, digest, size + len(payload))
+        else:
+            return
+        if fin and self._open_message is not None and opcode in (0, 1, 2):
+            op, digest, size = self._open_message
+            obs.sent_messages.append((op, size, digest.hexdigest()))
+            self._open_message = None
+
+    def _send_bytes(self, spec: SendFrame) -> bytes:
+        return self._frame(spec.opcode, resolve(spec.payload, self.data_dir), fin=spec.fin, rsv=spec.rsv,
+                           mask=spec.mask, mask_key=spec.mask_key, length=spec.length,
+                           length_bits=spec.length_bits)
+
+    def _message_bytes(self, spec: SendMessage) -> bytes:
+        payload = resolve(spec.payload, self.data_dir)
+        sizes = _fragment_sizes(len(payload), spec.fragments, spec.fragment_size)
+        out = bytearray()
+        offset = 0
+        for i, size in enumerate(sizes):
+            last = i == len(sizes) - 1
+            out += self._frame(spec.opcode if i == 0 else 0, payload[offset : offset + size], fin=last,
+                               rsv=spec.rsv if i == 0 else 0, mask=spec.mask)
+            offset += size
+        return bytes(out)
+
+    def _control_bytes(self, opcode: int, spec: Control) -> bytes:
+        return self._frame(opcode, resolve(spec.payload, self.data_dir), fin=spec.fin, rsv=spec.rsv)
+
+    def _close_bytes(self, spec: CloseSpec) -> bytes:
+        if spec.payload is not None:
+            body = resolve(spec.payload, self.data_dir)
+        else:
+            body = close_payload(spec.code, resolve(spec.reason, self.data_dir))
+        return self._frame(Opcode.CLOSE, body, rsv=spec.rsv)
+
+    def encode(self, step: Step) -> bytes:
+        """Bytes of a step that writes; raises for steps that do not (wait, sleep, repeat)."""
+        kind, body = step.kind, step.body
+        if kind == "send":
+            return self._send_bytes(body)
+        if kind == "message":
+            return self._message_bytes(body)
+        if kind in ("ping", "pong"):
+            return self._control_bytes(Opcode.PING if kind == "ping" else Opcode.PONG, body)
+        if kind == "close":
+            return self._close_bytes(body)
+        if kind == "write":
+            data = resolve(body.payload, self.data_dir)
+            self.conn.trace.note("out", "raw", length=len(data), hex=data[:48].hex())
+            return data
+        if kind == "batch":
+            return b"".join(self.encode(s) for s in body.steps)
+        raise ValueError(f"a {kind} step cannot be part of a batch")
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def run(self, steps: list[Step]) -> bool:
+        """Run steps in order; False when the target ended the connection before the last one."""
+        for index, step in enumerate(steps):
+            if self.conn.obs.target_failed or self.conn.write_failed:
+                self.conn.obs.steps_skipped += len(steps) - index
+                self.conn.trace.note("note", "skipped", count=len(steps) - index,
+                                     why="the target had ended the connection")
+                return False
+            kind, body = step.kind, step.body
+            if kind == "sleep":
+                await asyncio.sleep(body)
+            elif kind == "wait":
+                await self._wait(body)
+            elif kind == "repeat":
+                for _ in range(body.count):
+                    if not await self.run(body.steps):
+                        return False
+            elif kind == "handshake":
+                raise ValueError("handshake must be the first step")
+            else:
+                data = self.encode(step)
+                chop = getattr(body, "chop", None)
+                delay = getattr(body, "delay", 0.0)
+                await self.conn.write(data, chop=chop, delay=delay)
+        return True
+
+    async def _wait(self, spec: WaitSpec) -> None:
+        obs = self.conn.obs
+        timeout = spec.timeout if spec.timeout is not None else self.timeout
+
+        def done() -> bool:
+            if spec.close:
+                return obs.target_ended
+            want_msgs = len(obs.sent_messages) if spec.echoed else spec.messages
+            want_pongs = len(obs.pings_sent) if spec.echoed else spec.pongs
+            enough_msgs = want_msgs is None or len(obs.messages) >= want_msgs
+            enough_pongs = want_pongs is None or len(obs.pongs) >= want_pongs
+            return enough_msgs and enough_pongs
+
+        reached = await self.conn.wait_until(done, timeout)
+        self.conn.trace.note("note", "wait", reached=reached, messages=len(obs.messages), pongs=len(obs.pongs))
+        if spec.close and obs.failed_at_checkpoint is None:
+            obs.failed_at_checkpoint = obs.target_ended
+
+
+def _fragment_sizes(total: int, fragments: int | list[int], fragment_size: int | None) -> list[int]:
+    if fragment_size is not None:
+        if total == 0:
+            return [0]
+        return [min(fragment_size, total - start) for start in range(0, total, fragment_size)]
+    if isinstance(fragments, list):
+        sizes = list(fragments)
+        rest = total - sum(sizes)
+        if rest < 0:
+            raise ValueError(f"fragment sizes {sizes} exceed the payload of {total} bytes")
+        if rest:
+            sizes.append(rest)
+        return sizes or [0]
+    base, extra = divmod(total, fragments)
+    return [base + (1 if i < extra else 0) for i in range(fragments)]

@@ -1,0 +1,215 @@
+"""pytest front end: YAML cases collected as items, one per (case, target).
+
+Shaped like pytest's "Working with non-python tests" example: ``pytest_collect_file`` returns a
+``pytest.File`` whose items run one case each through the engine. Under pytest-xdist every worker
+opens its own target processes (own ports); results travel to the controller in
+``user_properties`` and only the controller writes the results file and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.engine import CaseResult, applies, run_case
+from harness.model.loader import Case, CaseError, load_file
+from harness.results import ResultsWriter, load
+from harness.suite import Selection, judge_expected, open_sessions
+from harness.targets.session import TargetSession
+from harness.verdict import Outcome
+
+KEY = "wsconform-result"
+TARGET_KEY = "wsconform-target"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wsconform", "WebSocket conformance cases")
+    group.addoption("--target", action="append", default=[], metavar="NAME",
+                    help="target folder under targets/ (repeatable); default: every locally available one")
+    group.addoption("--target-url", metavar="URL", help="an already running server, e.g. ws://127.0.0.1:9000/")
+    group.addoption("--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"')
+    group.addoption("--targets-dir", metavar="DIR", help="where target folders live (default: <rootdir>/targets)")
+    group.addoption("--results", metavar="PATH", help="write results.json (and results.jsonl) here")
+    group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
+    group.addoption("--ws-strict", action="store_true", help="NON-STRICT outcomes fail too")
+    group.addoption("--timeout-scale", type=float, default=1.0, help="multiply every case timeout")
+
+
+class WsConform:
+    """Per-process plugin state: target sessions (lazily started) and, on the controller, the writer."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        root = Path(str(config.rootpath))
+        self.targets_root = Path(config.getoption("targets_dir") or root / "targets")
+        results = config.getoption("results")
+        report = config.getoption("report")
+        if report and not results:
+            results = str(Path(report) / "results.json")
+        self.results_path = Path(results).resolve() if results else None
+        self.report_dir = Path(report).resolve() if report else None
+        out = self.results_path.parent if self.results_path else root / "reports" / "pytest"
+        self.log_dir = out / "logs"
+        self.trace_dir = out / "traces" if self.results_path else None
+        self.selection = Selection(list(config.getoption("target")), config.getoption("target_url"),
+                                   config.getoption("target_cmd"))
+        self._sessions: list[TargetSession] | None = None
+        self.problems: list[str] = []
+        self.writer: ResultsWriter | None = None
+        if self.results_path and not hasattr(config, "workerinput"):
+            command = shlex.join(["pytest", *sys.argv[1:]])
+            self.writer = ResultsWriter(self.results_path, command=command)
+
+    @property
+    def sessions(self) -> list[TargetSession]:
+        if self._sessions is None:
+            self._sessions, self.problems = open_sessions(
+                self.selection, targets_root=self.targets_root, log_dir=self.log_dir, all_available=True)
+        return self._sessions
+
+    def stop(self) -> None:
+        for s in self._sessions or []:
+            s.stop()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the controller (or a run without xdist): append each finished case to the results."""
+        props = dict(report.user_properties)
+        if self.writer is None or KEY not in props or report.when != "call":
+            return
+        self.writer.add_target(json.loads(props[TARGET_KEY]))
+        self.writer.add(json.loads(props[KEY]))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.stop()
+        if self.writer is None or self.results_path is None:
+            return
+        self.writer.close()
+        if self.report_dir is not None:
+            from harness.report.render import render
+
+            render(load(self.results_path), self.report_dir, base=self.results_path.parent)
+
+
+_STATE = pytest.StashKey[WsConform]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = WsConform(config)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "wsconform-state")
+    config.addinivalue_line("markers", "wsconform: a YAML conformance case")
+
+
+def _cases_root(path: Path) -> Path | None:
+    for parent in path.parents:
+        if parent.name == "cases":
+            return parent
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix != ".yaml" or "data" in file_path.parts:
+        return None
+    root = _cases_root(file_path)
+    if root is None:
+        return None
+    return CaseFile.from_parent(parent, path=file_path, cases_root=root)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash[_STATE]
+    for problem in state.problems:
+        session.config.get_terminal_writer().line(f"wsconform: {problem}", yellow=True)
+
+
+class CaseFile(pytest.File):
+    def __init__(self, *, cases_root: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cases_root = cases_root
+
+    def collect(self) -> Iterator[CaseItem]:
+        state = self.config.stash[_STATE]
+        try:
+            cases = load_file(self.path, self.cases_root)
+        except CaseError as exc:
+            raise self.CollectError(str(exc)) from exc
+        for case in cases:
+            for target in state.sessions:
+                if not applies(case, target):
+                    continue
+                item = CaseItem.from_parent(self, name=f"{case.id}[{target.name}]", case=case, target=target)
+                for tag in case.model.tags:
+                    marker = tag.replace("-", "_")
+                    self.config.addinivalue_line("markers", f"{marker}: wsconform tag")
+                    item.add_marker(marker)
+                item.add_marker("wsconform")
+                yield item
+
+
+class CaseFailed(Exception):
+    def __init__(self, result: CaseResult, message: str) -> None:
+        super().__init__(message)
+        self.result = result
+        self.message = message
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, target: TargetSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.target = target
+
+    def runtest(self) -> None:
+        state = self.config.stash[_STATE]
+        result = run_case(self.case, self.target, data_dir=self.case_data_dir, trace_dir=state.trace_dir,
+                          timeout_scale=self.config.getoption("timeout_scale"))
+        self.user_properties.append((TARGET_KEY, json.dumps(self.target.info())))
+        self.user_properties.append((KEY, json.dumps(result.record(), default=str)))
+        grade = judge_expected(result, strict=self.config.getoption("ws_strict"))
+        if grade.failed:
+            raise CaseFailed(result, grade.message)
+        if grade.xfail:
+            pytest.xfail(grade.message)
+        if result.outcome is Outcome.UNIMPLEMENTED:
+            pytest.skip(f"UNIMPLEMENTED: {result.reason}")
+
+    @property
+    def case_data_dir(self) -> Path:
+        parent = self.parent
+        assert isinstance(parent, CaseFile)
+        return parent.cases_root / "data"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if not isinstance(excinfo.value, CaseFailed):
+            return str(super().repr_failure(excinfo))
+        r = excinfo.value.result
+        lines = [f"{r.outcome}: {excinfo.value.message}", f"spec: {self.case.model.spec}",
+                 f"case ({self.case.file}:{self.case.line}):", self.case.source, "", "last frames:"]
+        events = (r.trace or {}).get("events", [])[-12:]
+        lines += [_format_event(e) for e in events] or ["  (no frames)"]
+        if r.trace_file:
+            lines.append(f"trace: {r.trace_file}")
+        if r.log.strip():
+            lines += ["target log:", r.log.strip()[-2000:]]
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"{self.case.id} [{self.target.name}]"
+
+
+def _format_event(e: dict[str, Any]) -> str:
+    t = f"{e.get('t', 0) * 1000:9.2f} ms"
+    if e.get("type") == "frame":
+        flags = f"fin={int(e['fin'])} rsv={e['rsv']} mask={int(e['masked'])}"
+        text = e.get("text")
+        body = repr(text[:40]) if text is not None else e.get("hex", "")[:40]
+        viol = f"  !! {', '.join(e['violations'])}" if e.get("violations") else ""
+        return f"  {t} {e['dir']:>3} {e['name']:<12} {flags} len={e['length']} {body}{viol}"
+    extra = {k: v for k, v in e.items() if k not in ("t", "dir", "type")}
+    return f"  {t} {e['dir']:>3} {e['type']} {extra if extra else ''}"

@@ -1,0 +1,79 @@
+"""What a run consists of: the targets it opens and the outcome rules both front ends share.
+
+``wsconform run`` and the pytest plugin are thin: they ask this module which targets a run covers,
+run each (case, target) pair through ``engine.run_case``, and grade a result against the target's
+``expected.yaml`` with ``judge_expected`` so a listed deviation means the same thing in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.engine import CaseResult
+from harness.targets.runners import TargetUnavailable
+from harness.targets.session import DEFAULT_TARGET, TargetSession, open_session
+from harness.targets.spec import TargetSpec, load_targets
+from harness.verdict import Outcome
+
+
+@dataclass(frozen=True)
+class Selection:
+    names: list[str]
+    url: str | None = None
+    cmd: str | None = None
+
+
+def default_targets(specs: dict[str, TargetSpec], role: str = "server") -> list[str]:
+    """Every target offering ``role`` as a local process whose runtime this machine has."""
+    out = []
+    for name, spec in specs.items():
+        rs = spec.roles.get(role)  # type: ignore[call-overload]
+        if rs is not None and rs.process is not None and spec.available:
+            out.append(name)
+    return out
+
+
+def open_sessions(selection: Selection, *, targets_root: Path, log_dir: Path,
+                  all_available: bool) -> tuple[list[TargetSession], list[str]]:
+    """Sessions for the selection; problems (unknown or unavailable targets) are returned, not raised."""
+    specs = load_targets(targets_root)
+    names = list(selection.names)
+    if not names and selection.url is None and selection.cmd is None:
+        names = default_targets(specs) if all_available else [DEFAULT_TARGET]
+    sessions: list[TargetSession] = []
+    problems: list[str] = []
+    for name in names:
+        try:
+            sessions.append(open_session(name, targets_root=targets_root, log_dir=log_dir, specs=specs))
+        except TargetUnavailable as exc:
+            problems.append(str(exc))
+    try:
+        if selection.url is not None:
+            sessions.append(open_session(url=selection.url, targets_root=targets_root, log_dir=log_dir))
+        if selection.cmd is not None:
+            sessions.append(open_session(cmd=selection.cmd, targets_root=targets_root, log_dir=log_dir))
+    except TargetUnavailable as exc:
+        problems.append(str(exc))
+    return sessions, problems
+
+
+@dataclass(frozen=True)
+class Grade:
+    """How a result counts for the run: ``failed`` turns the run red; ``xfail`` marks a known deviation."""
+
+    failed: bool
+    xfail: bool
+    message: str
+
+
+def judge_expected(result: CaseResult, *, strict: bool = False) -> Grade:
+    outcome = result.outcome
+    bad = outcome.failed or (strict and outcome is Outcome.NON_STRICT)
+    if result.expected is None:
+        return Grade(bad, False, result.reason)
+    listed = result.expected["outcome"]
+    if str(outcome) == listed:
+        return Grade(False, bad, f"known deviation ({listed}): {result.expected['reason']}")
+    return Grade(True, False, f"expected.yaml lists {listed} for this case but the outcome is {outcome} "
+                              f"({result.reason}); update expected.yaml")

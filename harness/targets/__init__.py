@@ -1,0 +1,1 @@
+"""Targets: implementations under test, their specs (``target.yaml``) and the runners that start them."""

@@ -1,0 +1,150 @@
+"""The ``target.yaml`` schema: what an implementation under test is and how to run it.
+
+A target folder is the whole contract with an implementation: its identity (for the report), the
+roles it offers and how to start each, and the policies that decide what a correct answer is for it
+(its subprotocols, whether permessage-deflate is on, its maximum message size). ``expected.yaml``
+beside it lists justified deviations, each with the RFC text that allows it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.verdict import Outcome
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionSpec(_Model):
+    python_package: str | None = None
+    command: list[str] | None = None
+    value: str | None = None
+
+
+class Requires(_Model):
+    python: list[str] = []
+    commands: list[str] = []
+
+
+class ProcessSpec(_Model):
+    argv: list[str]
+    env: dict[str, str] = {}
+
+
+class DockerSpec(_Model):
+    dockerfile: str = "Dockerfile"
+    args: list[str] = []
+
+
+class RoleSpec(_Model):
+    process: ProcessSpec | None = None
+    docker: DockerSpec | None = None
+    ready: Literal["tcp", "stdout-line"] = "tcp"
+    startup_timeout: float = 20.0
+
+
+class Policies(_Model):
+    subprotocols: list[str] = []
+    permessage_deflate: bool = False
+    max_message_size: int | None = None
+
+
+class ExpectedDeviation(_Model):
+    outcome: Outcome
+    reason: str
+
+
+class TargetSpec(_Model):
+    name: str
+    implementation: str
+    language: str = "python"
+    homepage: str | None = None
+    version: VersionSpec = VersionSpec()
+    requires: Requires = Requires()
+    roles: dict[Literal["server", "client"], RoleSpec]
+    policies: Policies = Policies()
+    notes: list[str] = []
+    directory: Path | None = None
+    expected: dict[str, ExpectedDeviation] = {}
+
+    def missing(self) -> list[str]:
+        """What this machine lacks to run the target as a local process (empty: available)."""
+        out = [f"python module {m}" for m in self.requires.python if importlib.util.find_spec(m) is None]
+        out += [f"command {c}" for c in self.requires.commands if shutil.which(c) is None]
+        return out
+
+    @property
+    def available(self) -> bool:
+        return not self.missing()
+
+    def resolved_version(self) -> str:
+        v = self.version
+        if v.value:
+            return v.value
+        if v.python_package:
+            try:
+                return importlib.metadata.version(v.python_package)
+            except importlib.metadata.PackageNotFoundError:
+                return "not installed"
+        if v.command:
+            try:
+                out = subprocess.run(v.command, capture_output=True, text=True, timeout=10, check=False,
+                                     cwd=self.directory)
+                return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+            except (OSError, subprocess.TimeoutExpired):
+                return "unknown"
+        return "unknown"
+
+    def placeholders(self, port: int) -> dict[str, str]:
+        pol = self.policies
+        return {
+            "python": sys.executable,
+            "port": str(port),
+            "host": "127.0.0.1",
+            "url": f"ws://127.0.0.1:{port}/",
+            "subprotocols": ",".join(pol.subprotocols),
+            "max_message_size": str(pol.max_message_size or 0),
+        }
+
+
+class TargetError(ValueError):
+    pass
+
+
+def load_target(folder: Path) -> TargetSpec:
+    path = folder / "target.yaml"
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = TargetSpec.model_validate({**data, "directory": folder})
+    except (OSError, yaml.YAMLError, ValidationError, TypeError) as exc:
+        raise TargetError(f"{path}: {exc}") from exc
+    expected_path = folder / "expected.yaml"
+    if expected_path.exists():
+        try:
+            raw = yaml.safe_load(expected_path.read_text(encoding="utf-8")) or {}
+            spec.expected = {k: ExpectedDeviation.model_validate(v) for k, v in raw.items()}
+        except (yaml.YAMLError, ValidationError, AttributeError) as exc:
+            raise TargetError(f"{expected_path}: {exc}") from exc
+    return spec
+
+
+def load_targets(root: Path) -> dict[str, TargetSpec]:
+    """Every target folder under ``root`` (a folder with a target.yaml), by name."""
+    out: dict[str, TargetSpec] = {}
+    if not root.is_dir():
+        return out
+    for folder in sorted(p for p in root.iterdir() if (p / "target.yaml").is_file()):
+        spec = load_target(folder)
+        out[spec.name] = spec
+    return out

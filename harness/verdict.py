@@ -1,0 +1,168 @@
+"""Turn an expectation and what the peer observed into an outcome with a one-line reason.
+
+The order of checks is the order a reader would ask: did we even connect, did the target break a rule
+in what it sent, did it accept or reject what it had to, did it echo the right bytes, did it close
+properly. The first problem found is the verdict; every reason names what was expected and what
+happened instead, and cites the rule where one decides it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.model.payloads import resolve
+from harness.model.schema import Expect
+from harness.peer.client import expected_counts
+from harness.peer.observed import Observed
+
+
+class Outcome(enum.StrEnum):
+    PASS = "PASS"
+    NON_STRICT = "NON-STRICT"
+    INFORMATIONAL = "INFORMATIONAL"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+
+    @property
+    def failed(self) -> bool:
+        return self in (Outcome.FAIL, Outcome.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+
+
+def _codes(codes: list[int]) -> str:
+    return " or ".join(str(c) for c in codes)
+
+
+def _describe_end(obs: Observed) -> str:
+    if obs.close is not None:
+        code = obs.close.code if obs.close.code is not None else "no code"
+        return f"target sent close ({code}) at {obs.close.t * 1000:.0f} ms"
+    if obs.tcp_closed_by == "target":
+        return "target dropped TCP without a close frame"
+    return "target stayed open"
+
+
+def _expected_messages(expect: Expect, obs: Observed, data_dir: Path) -> list[tuple[int, int, str]]:
+    if expect.messages is not None:
+        out = []
+        for m in expect.messages:
+            payload = resolve(m.payload, data_dir)
+            out.append((m.opcode, len(payload), hashlib.sha256(payload).hexdigest()))
+        return out
+    count, _ = expected_counts(expect, obs)
+    return obs.sent_messages[:count]
+
+
+def _kind(opcode: int) -> str:
+    return {1: "text", 2: "binary"}.get(opcode, f"opcode {opcode}")
+
+
+def _check_messages(expect: Expect, obs: Observed, data_dir: Path) -> str | None:
+    wanted = _expected_messages(expect, obs, data_dir)
+    got = obs.messages
+    for i, (opcode, length, digest) in enumerate(wanted):
+        if i >= len(got):
+            return (f"expected {len(wanted)} message(s) back, got {len(got)}: "
+                    f"missing {_kind(opcode)} of {length} bytes")
+        m = got[i]
+        if (m.opcode, m.length, m.sha256) != (opcode, length, digest):
+            return (f"message {i + 1}: expected {_kind(opcode)} of {length} bytes (sha256 {digest[:12]}…), "
+                    f"got {m.describe()}")
+    if len(got) > len(wanted):
+        extra = got[len(wanted)]
+        return (f"expected {len(wanted)} message(s) back, got {len(got)}: "
+                f"unexpected {extra.describe()} at {extra.t * 1000:.0f} ms")
+    return None
+
+
+def _only_missing_echoes(expect: Expect, obs: Observed, data_dir: Path) -> bool:
+    """True when the target sent a correct prefix of the expected echoes and pongs, and nothing else."""
+    wanted = _expected_messages(expect, obs, data_dir)
+    got = [(m.opcode, m.length, m.sha256) for m in obs.messages]
+    _, pong_count = expected_counts(expect, obs)
+    pongs_ok = obs.pongs == obs.pings_sent[: len(obs.pongs)] and len(obs.pongs) <= pong_count
+    return len(got) <= len(wanted) and got == wanted[: len(got)] and pongs_ok
+
+
+def _check_pongs(expect: Expect, obs: Observed) -> tuple[str | None, str | None]:
+    """(failure, note): pongs must answer pings in order with identical payloads (§5.5.3)."""
+    _, count = expected_counts(expect, obs)
+    wanted = obs.pings_sent[:count]
+    got = obs.pongs
+    if len(got) > len(wanted):
+        return f"expected {len(wanted)} pong(s), got {len(got)} (unexpected pong {got[len(wanted)][:16]!r})", None
+    # §5.5.3: an endpoint MAY answer only the most recent of several pending pings.
+    pos = 0
+    for pong in got:
+        while pos < len(wanted) and wanted[pos] != pong:
+            pos += 1
+        if pos == len(wanted):
+            return f"pong payload {pong[:24]!r} answers no ping sent (§5.5.3: identical payload)", None
+        pos += 1
+    if wanted and (not got or got[-1] != wanted[-1]):
+        return f"expected a pong for each of {len(wanted)} ping(s), got {len(got)}", None
+    if len(got) < len(wanted):
+        return None, f"answered {len(got)} of {len(wanted)} pings (allowed by §5.5.3)"
+    return None, None
+
+
+def judge(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
+    verdict = _judge_strict(expect, obs, data_dir)
+    if expect.grade == "informational" and verdict.outcome is not Outcome.ERROR:
+        return Verdict(Outcome.INFORMATIONAL, verdict.reason)
+    return verdict
+
+
+def _judge_strict(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
+    fail = Outcome.FAIL
+    if not obs.handshake_ok:
+        return Verdict(fail, f"opening handshake failed: {obs.handshake_error}")
+    if obs.violations:
+        return Verdict(fail, f"target sent an invalid frame: {obs.violations[0]}")
+    codes = expect.fail_codes
+    problem = _check_messages(expect, obs, data_dir)
+    if problem is None:
+        problem, note = _check_pongs(expect, obs)
+    else:
+        note = None
+    if codes is not None:
+        wanted = f"close {_codes(codes)} or TCP drop" if codes else "the target to fail the connection"
+        if obs.waited_out:
+            detail = f"; {problem}" if problem else ""
+            return Verdict(fail, f"expected {wanted}; target stayed open{detail}")
+        if problem:
+            if _only_missing_echoes(expect, obs, data_dir):
+                return Verdict(Outcome.NON_STRICT, f"{_describe_end(obs)} as expected, but before echoing "
+                               f"the valid message(s) that preceded the invalid input ({problem})")
+            return Verdict(fail, f"{problem}; then {_describe_end(obs)}")
+        close = obs.close
+        if codes and close is not None and close.code not in codes:
+            got = close.code if close.code is not None else "a close frame without code"
+            return Verdict(Outcome.NON_STRICT, f"expected {wanted}; target failed the connection with {got}")
+        if expect.fail_fast and obs.failed_at_checkpoint is False:
+            return Verdict(Outcome.NON_STRICT, f"expected {wanted} at the offending frame; "
+                           f"target failed only later ({_describe_end(obs)})")
+        return Verdict(Outcome.PASS, f"{_describe_end(obs)}, as expected")
+    if problem:
+        return Verdict(fail, f"{problem}; {_describe_end(obs)}")
+    if obs.target_failed:
+        return Verdict(fail, f"valid input, yet {_describe_end(obs)}")
+    if obs.close is None:
+        return Verdict(fail, "no close frame in reply to the peer's close (§5.5.1)")
+    if expect.close is not None and obs.close.code not in expect.close:
+        return Verdict(fail, f"close reply carried {obs.close.code}, expected {_codes(expect.close)}")
+    if obs.tcp_closed_by != "target":
+        return Verdict(fail, "server did not close TCP after the closing handshake (§5.5.1: MUST close)")
+    summary = f"{len(obs.messages)} message(s), {len(obs.pongs)} pong(s), clean close"
+    if obs.close.code is not None:
+        summary += f" ({obs.close.code})"
+    return Verdict(Outcome.PASS, f"{summary}; {note}" if note else summary)

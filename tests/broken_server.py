@@ -1,0 +1,170 @@
+"""A small echo server built on wsconform's own codec, with one switchable defect at a time.
+
+Without ``--defect`` it follows RFC 6455 closely enough to pass the server-role families; each defect
+breaks exactly one rule, so the tests can prove that every family is able to fail, and fails with the
+right reason. It is deliberately not built on a protocol library: those cannot be told to break rules.
+
+    python tests/broken_server.py --port 9001 [--defect ignore-rsv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.peer.observed import close_code_valid  # noqa: E402
+from harness.wire import handshake as hs  # noqa: E402
+from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control  # noqa: E402
+from harness.wire.utf8 import Utf8Validator  # noqa: E402
+
+DEFECTS = {
+    "ignore-rsv": "accepts frames with RSV bits set (§5.2)",
+    "accept-reserved-opcode": "ignores frames with reserved opcodes instead of failing (§5.2)",
+    "accept-unmasked": "accepts unmasked client frames (§5.1)",
+    "accept-long-ping": "answers pings with payloads over 125 bytes (§5.5)",
+    "accept-fragmented-control": "accepts fragmented control frames (§5.5)",
+    "no-pong": "never answers pings (§5.5.2)",
+    "wrong-pong": "answers pings with an empty payload (§5.5.3)",
+    "accept-orphan-continuation": "ignores a continuation frame with nothing to continue (§5.4)",
+    "no-utf8-check": "echoes invalid UTF-8 text (§8.1)",
+    "late-utf8-check": "validates UTF-8 only at the end of a message (fail-fast: §8.1)",
+    "echo-bad-close-code": "echoes invalid close codes back instead of failing (§7.4)",
+    "no-close-reply": "closes TCP without answering a close frame (§5.5.1)",
+    "keep-tcp-open": "never closes TCP after the closing handshake (§5.5.1)",
+    "corrupt-large": "flips one byte of echoes over 60 000 bytes (data corruption)",
+    "drop-after-100": "stops echoing after 100 messages (data loss)",
+    "mask-frames": "masks the frames it sends (§5.1: servers MUST NOT)",
+}
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class Server:
+    def __init__(self, defect: str | None) -> None:
+        self.defect = defect
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request = hs.parse_head(head)
+        key = request.get("Sec-WebSocket-Key") or ""
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {hs.accept_value(key)}\r\n\r\n".encode()
+        )
+        parser = FrameParser(expect_masked=self.defect != "accept-unmasked")
+        message: bytearray | None = None
+        opcode = 0
+        utf8: Utf8Validator | None = None
+        echoed = 0
+        d = self.defect
+
+        def send(op: int, payload: bytes = b"") -> None:
+            writer.write(build_frame(op, payload, mask=d == "mask-frames"))
+
+        async def fail(code: int) -> None:
+            send(Opcode.CLOSE, close_payload(code))
+            await writer.drain()
+            writer.close()
+
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            for frame in parser.feed(data):
+                v = set(frame.violations)
+                if d == "ignore-rsv":
+                    v.discard("rsv-bits")
+                if "masked" in v or "unmasked" in v:
+                    v.discard("masked")
+                if d == "accept-long-ping":
+                    v.discard("control-frame-too-long")
+                if d == "accept-fragmented-control":
+                    v.discard("fragmented-control-frame")
+                if "reserved-opcode" in v and d == "accept-reserved-opcode":
+                    continue
+                if v & {"unmasked", "rsv-bits", "reserved-opcode", "control-frame-too-long",
+                        "fragmented-control-frame", "length-msb-set"}:
+                    return await fail(1002)
+                if frame.opcode == Opcode.PING:
+                    if d != "no-pong":
+                        send(Opcode.PONG, b"" if d == "wrong-pong" else frame.payload)
+                elif frame.opcode == Opcode.PONG:
+                    pass
+                elif frame.opcode == Opcode.CLOSE:
+                    return await self._close(frame.payload, send, writer, reader)
+                elif not is_control(frame.opcode):
+                    if frame.opcode == Opcode.CONTINUATION:
+                        if message is None:
+                            if d == "accept-orphan-continuation":
+                                continue
+                            return await fail(1002)
+                    else:
+                        if message is not None:
+                            return await fail(1002)
+                        message, opcode = bytearray(), frame.opcode
+                        utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
+                    message += frame.payload
+                    if len(message) > MAX_MESSAGE:
+                        return await fail(1009)
+                    if utf8 is not None and d != "late-utf8-check" and not utf8.feed(frame.payload, final=frame.fin):
+                        return await fail(1007)
+                    if frame.fin:
+                        if utf8 is not None and d == "late-utf8-check" and not utf8.feed(bytes(message), final=True):
+                            return await fail(1007)
+                        payload = bytes(message)
+                        message = None
+                        if d == "corrupt-large" and len(payload) > 60000:
+                            payload = payload[:100] + bytes([payload[100] ^ 1]) + payload[101:]
+                        echoed += 1
+                        if not (d == "drop-after-100" and echoed > 100):
+                            send(opcode, payload)
+            await writer.drain()
+
+    async def _close(self, body: bytes, send, writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:  # type: ignore[no-untyped-def]
+        d = self.defect
+        code = int.from_bytes(body[:2], "big") if len(body) >= 2 else None
+        bad = len(body) == 1 or (code is not None and not close_code_valid(code))
+        if code is not None and not bad:
+            try:
+                body[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                send(Opcode.CLOSE, close_payload(1007))
+                await writer.drain()
+                return
+        if bad and d != "echo-bad-close-code":
+            send(Opcode.CLOSE, close_payload(1002))
+        elif d != "no-close-reply":
+            send(Opcode.CLOSE, body[:2])
+        await writer.drain()
+        if d == "keep-tcp-open":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(reader.read(), 30)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--defect", choices=sorted(DEFECTS))
+    args = ap.parse_args()
+    server = await asyncio.start_server(Server(args.defect).handle, "127.0.0.1", args.port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

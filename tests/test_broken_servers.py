@@ -1,0 +1,55 @@
+"""Every case family can fail: one deliberately broken server per defect, caught by the right case.
+
+Each row also runs the same case against the same server without the defect, which must PASS: so a
+FAIL is caused by the defect, not by the case or the harness.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.engine import run_case
+from harness.model.loader import Case
+from harness.verdict import Outcome
+from tests.conftest import CASES, broken_session, by_autobahn
+
+# defect, Autobahn id of the case that must catch it, outcome, words the reason must contain
+ROWS = [
+    ("ignore-rsv", "3.1", Outcome.FAIL, "stayed open"),
+    ("accept-reserved-opcode", "4.1.1", Outcome.FAIL, "stayed open"),
+    ("accept-reserved-opcode", "4.2.3", Outcome.FAIL, "stayed open"),
+    ("accept-long-ping", "2.5", Outcome.FAIL, "expected close 1002"),
+    ("accept-fragmented-control", "5.1", Outcome.FAIL, "stayed open"),
+    ("wrong-pong", "2.2", Outcome.FAIL, "answers no ping"),
+    ("no-pong", "2.3", Outcome.FAIL, "pong"),
+    ("accept-orphan-continuation", "5.9", Outcome.FAIL, "stayed open"),
+    ("no-utf8-check", "6.3.1", Outcome.FAIL, "invalid-utf8"),
+    ("late-utf8-check", "6.4.1", Outcome.NON_STRICT, "only later"),
+    ("echo-bad-close-code", "7.9.1", Outcome.FAIL, "invalid-close-code"),
+    ("no-close-reply", "7.1.1", Outcome.FAIL, "no close frame in reply"),
+    ("keep-tcp-open", "1.1.1", Outcome.FAIL, "did not close TCP"),
+    ("mask-frames", "1.2.1", Outcome.FAIL, "masked"),
+    ("corrupt-large", "9.1.1", Outcome.FAIL, "message 1: expected text of 65536 bytes"),
+    ("drop-after-100", "9.7.1", Outcome.FAIL, "expected 1000 message(s) back"),
+]
+
+
+def _run(case: Case, tmp_path: Path, defect: str | None):  # type: ignore[no-untyped-def]
+    session = broken_session(tmp_path, defect)
+    try:
+        return run_case(case, session, data_dir=CASES / "data", timeout_scale=0.3)
+    finally:
+        session.stop()
+
+
+@pytest.mark.parametrize(("defect", "ab", "outcome", "words"), ROWS, ids=[f"{r[0]}-{r[1]}" for r in ROWS])
+def test_defect_is_caught(repo_cases: dict[str, Case], tmp_path: Path, defect: str, ab: str,
+                          outcome: Outcome, words: str) -> None:
+    case = by_autobahn(repo_cases, ab)
+    good = _run(case, tmp_path, None)
+    assert good.outcome is Outcome.PASS, f"correct server: {good.outcome} {good.reason}"
+    bad = _run(case, tmp_path, defect)
+    assert bad.outcome is outcome, f"{defect}: {bad.outcome} {bad.reason}"
+    assert words in bad.reason
