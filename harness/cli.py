@@ -142,6 +142,22 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cases_autobahn(args: argparse.Namespace) -> int:
+    from harness.coverage import autobahn_ids, coverage, render_markdown
+
+    cases = _cases_or_exit(args.cases)
+    ids = autobahn_ids(args.ids)
+    missing = [ab for ab, found in coverage(cases, ids).items() if not found]
+    if args.write:
+        comparison = args.comparison.read_text(encoding="utf-8") if args.comparison else ""
+        args.write.write_text(render_markdown(cases, ids, comparison), encoding="utf-8")
+        console.print(f"wrote {args.write}")
+    console.print(f"{len(ids) - len(missing)} of {len(ids)} Autobahn cases covered")
+    if missing:
+        console.print(f"[red]missing[/red]: {', '.join(missing)}")
+    return 1 if missing else 0
+
+
 def cmd_targets_list(args: argparse.Namespace) -> int:
     try:
         specs = load_targets(args.targets_dir)
@@ -201,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--family", action="append", default=[])
     lst.add_argument("--tag", action="append", default=[])
     lst.set_defaults(func=cmd_cases_list)
+
+    ab = cases_sub.add_parser("autobahn", help="Autobahn|Testsuite coverage (categories 1-7, 9, 10)")
+    ab.add_argument("--ids", type=Path, default=Path("docs/autobahn-case-ids.txt"))
+    ab.add_argument("--write", type=Path, help="write the coverage table (markdown) here")
+    ab.add_argument("--comparison", type=Path, help="markdown appended to the table (oracle comparison)")
+    ab.set_defaults(func=cmd_cases_autobahn)
 
     targets = sub.add_parser("targets", help="list targets")
     targets_sub = targets.add_subparsers(dest="targets_command", required=True)
