@@ -152,6 +152,9 @@ def _judge_strict(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
             return Verdict(Outcome.NON_STRICT, f"expected {wanted} at the offending frame; "
                            f"target failed only later ({_describe_end(obs)})")
         return Verdict(Outcome.PASS, f"{_describe_end(obs)}, as expected")
+    if expect.too_big == "informational" and obs.target_failed and obs.close and obs.close.code == 1009:
+        return Verdict(Outcome.INFORMATIONAL, "target refused with 1009 (its own size limit, which RFC 6455 "
+                       f"§10.4 allows) after {len(obs.messages)} message(s)")
     if problem:
         return Verdict(fail, f"{problem}; {_describe_end(obs)}")
     if obs.target_failed:

@@ -226,6 +226,7 @@ class Expect(_Strict):
     fail_fast: bool = False
     close: list[Annotated[int, Field(ge=0, le=65535)]] | None = None
     grade: Literal["strict", "informational"] = "strict"
+    too_big: Literal["fail", "informational"] = "fail"
 
     @model_validator(mode="after")
     def _coherent(self) -> Expect:

@@ -156,7 +156,12 @@ async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
     """Wait for what the case expects, then run (or complete) the closing handshake."""
     obs = conn.obs
     if expect.fail_codes is not None:
-        obs.waited_out = not await conn.wait_until(lambda: obs.target_ended, timeout)
+        # Stop early once the target answered more than it may: the verdict is FAIL either way.
+        msgs, pongs = expected_counts(expect, obs)
+        await conn.wait_until(
+            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs, timeout
+        )
+        obs.waited_out = not obs.target_ended
         if obs.waited_out:
             return
     else:
