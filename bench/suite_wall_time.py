@@ -26,8 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_run(target: str, families: list[str]) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
-        argv = ["--cases", str(ROOT / "cases"), "--targets-dir", str(ROOT / "targets"), "run", "--target", target,
-                "--results", str(results), "--no-report", "-q"]
+        argv = [
+            "--cases",
+            str(ROOT / "cases"),
+            "--targets-dir",
+            str(ROOT / "targets"),
+            "run",
+            "--target",
+            target,
+            "--results",
+            str(results),
+            "--no-report",
+            "-q",
+        ]
         for fam in families:
             argv += ["--family", fam]
         start = time.perf_counter()
@@ -55,7 +66,8 @@ def main_bench() -> None:
     print(f"target {args.target}, {args.repeat} run(s)")
     for fam in sorted(families):
         print(f"  {fam:<16} {statistics.median(families[fam]):7.2f} s")
-    print(f"  {'total wall time':<16} {statistics.median(totals):7.2f} s (min {min(totals):.2f}, max {max(totals):.2f})")
+    median = statistics.median(totals)
+    print(f"  {'total wall time':<16} {median:7.2f} s (min {min(totals):.2f}, max {max(totals):.2f})")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,14 @@ from harness.targets.spec import TargetError, load_targets
 from harness.verdict import Outcome
 
 console = Console(highlight=False)
-OUTCOME_STYLE = {"PASS": "green", "NON-STRICT": "yellow", "INFORMATIONAL": "cyan", "UNIMPLEMENTED": "dim",
-                 "FAIL": "bold red", "ERROR": "bold magenta"}
+OUTCOME_STYLE = {
+    "PASS": "green",
+    "NON-STRICT": "yellow",
+    "INFORMATIONAL": "cyan",
+    "UNIMPLEMENTED": "dim",
+    "FAIL": "bold red",
+    "ERROR": "bold magenta",
+}
 
 
 def _cases_or_exit(root: Path) -> list[Case]:
@@ -53,8 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag)
     results_path: Path = args.results.resolve()
     out_dir = results_path.parent
-    sessions, problems = open_sessions(Selection(args.target, args.target_url, args.target_cmd),
-                                       targets_root=args.targets_dir, log_dir=out_dir / "logs", all_available=False)
+    sessions, problems = open_sessions(
+        Selection(args.target, args.target_url, args.target_cmd),
+        targets_root=args.targets_dir,
+        log_dir=out_dir / "logs",
+        all_available=False,
+    )
     for problem in problems:
         console.print(f"[red]error[/red] {problem}")
     if problems or not sessions:
@@ -65,21 +75,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     interrupted = False
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True, disable=args.quiet) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=args.quiet,
+        ) as progress:
             task = progress.add_task("running", total=len(pairs))
             for case, session in pairs:
                 progress.update(task, description=f"{session.name} {case.id}")
                 writer.add_target(session.info())
-                result = run_case(case, session, data_dir=args.cases / "data", trace_dir=out_dir / "traces",
-                                  timeout_scale=args.timeout_scale)
+                result = run_case(
+                    case,
+                    session,
+                    data_dir=args.cases / "data",
+                    trace_dir=out_dir / "traces",
+                    timeout_scale=args.timeout_scale,
+                )
                 writer.add(result.record())
                 counts[(session.name, case.family)][str(result.outcome)] += 1
                 grade = judge_expected(result, strict=args.ws_strict)
                 if grade.failed:
                     failures.append(f"{session.name} {case.nodeid}: {result.outcome}: {grade.message}")
                     if args.verbose:
-                        progress.console.print(f"[red]{result.outcome}[/red] {session.name} {case.id}: {grade.message}")
+                        progress.console.print(
+                            f"[red]{result.outcome}[/red] {session.name} {case.id}: {grade.message}"
+                        )
                 progress.advance(task)
     except KeyboardInterrupt:
         interrupted = True
@@ -113,7 +137,7 @@ def _summary(counts: dict[tuple[str, str], Counter[str]]) -> None:
     for o in outcomes:
         table.add_column(o, justify="right", style=OUTCOME_STYLE[o])
     for (target, family), c in sorted(counts.items()):
-        table.add_row(target, family, *[str(c.get(o, "")) for o in outcomes])
+        table.add_row(target, family, *[str(c[o]) if c[o] else "" for o in outcomes])
     console.print(table)
 
 
@@ -132,8 +156,8 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
         table.add_column("cases", justify="right")
         table.add_column("with Autobahn id", justify="right")
         for fam in sorted(per_family):
-            ab = sum(1 for c in cases if c.family == fam and c.model.autobahn)
-            table.add_row(fam, str(per_family[fam]), str(ab))
+            with_ab = sum(1 for c in cases if c.family == fam and c.model.autobahn)
+            table.add_row(fam, str(per_family[fam]), str(with_ab))
         console.print(table)
         return 0
     for c in cases:
@@ -171,7 +195,9 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
         runners = sorted({r for rs in spec.roles.values() for r in ("process", "docker") if getattr(rs, r)})
         missing = spec.missing()
         avail = "[green]yes[/green]" if not missing else f"[red]no[/red] (missing {', '.join(missing)})"
-        table.add_row(name, spec.implementation, spec.language, ", ".join(spec.roles), ", ".join(runners), avail)
+        table.add_row(
+            name, spec.implementation, spec.language, ", ".join(spec.roles), ", ".join(runners), avail
+        )
     console.print(table)
     return 0
 
@@ -186,17 +212,32 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wsconform", description="WebSocket conformance and interop harness")
+    parser = argparse.ArgumentParser(
+        prog="wsconform", description="WebSocket conformance and interop harness"
+    )
     parser.add_argument("--cases", type=Path, default=Path("cases"), help="cases folder (default: ./cases)")
-    parser.add_argument("--targets-dir", type=Path, default=Path("targets"), help="targets folder (default: ./targets)")
+    parser.add_argument(
+        "--targets-dir", type=Path, default=Path("targets"), help="targets folder (default: ./targets)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run cases against targets and write results and a report")
-    run.add_argument("--target", action="append", default=[], metavar="NAME",
-                     help="target folder name (repeatable; default: websockets)")
-    run.add_argument("--target-url", metavar="URL", help="an already running server on loopback, ws://127.0.0.1:PORT/")
-    run.add_argument("--target-cmd", metavar="CMD", help='a server to start, with {port}: "python s.py --port {port}"')
-    run.add_argument("-k", "--case", action="append", default=[], metavar="PATTERN", help="case id glob or substring")
+    run.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="target folder name (repeatable; default: websockets)",
+    )
+    run.add_argument(
+        "--target-url", metavar="URL", help="an already running server on loopback, ws://127.0.0.1:PORT/"
+    )
+    run.add_argument(
+        "--target-cmd", metavar="CMD", help='a server to start, with {port}: "python s.py --port {port}"'
+    )
+    run.add_argument(
+        "-k", "--case", action="append", default=[], metavar="PATTERN", help="case id glob or substring"
+    )
     run.add_argument("--family", action="append", default=[], help="only this family (repeatable)")
     run.add_argument("--tag", action="append", default=[], help="only cases with this tag (repeatable)")
     run.add_argument("--results", type=Path, default=Path("reports/latest/results.json"))
@@ -226,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     targets = sub.add_parser("targets", help="list targets")
     targets_sub = targets.add_subparsers(dest="targets_command", required=True)
-    targets_sub.add_parser("list", help="targets, roles, runners, availability").set_defaults(func=cmd_targets_list)
+    targets_sub.add_parser("list", help="targets, roles, runners, availability").set_defaults(
+        func=cmd_targets_list
+    )
 
     report = sub.add_parser("report", help="render HTML from one or more results files")
     report.add_argument("results", type=Path, nargs="+")

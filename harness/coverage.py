@@ -34,7 +34,11 @@ def coverage(cases: list[Case], ids: list[str]) -> dict[str, list[Case]]:
 def render_markdown(cases: list[Case], ids: list[str], comparison: str = "") -> str:
     table = coverage(cases, ids)
     covered = sum(1 for v in table.values() if v)
-    lines = [HEADER.format(total=len(ids), covered=covered), "| Autobahn | wsconform case | file |", "|---|---|---|"]
+    lines = [
+        HEADER.format(total=len(ids), covered=covered),
+        "| Autobahn | wsconform case | file |",
+        "|---|---|---|",
+    ]
     for ab, found in table.items():
         if found:
             lines += [f"| {ab} | `{c.id}` | {c.file} |" for c in found]

@@ -61,26 +61,37 @@ def applies(case: Case, session: TargetSession) -> bool:
     return case.model.role in (session.role, "both")
 
 
-def run_case(case: Case, session: TargetSession, *, data_dir: Path, trace_dir: Path | None = None,
-             timeout_scale: float = 1.0) -> CaseResult:
+def run_case(
+    case: Case,
+    session: TargetSession,
+    *,
+    data_dir: Path,
+    trace_dir: Path | None = None,
+    timeout_scale: float = 1.0,
+) -> CaseResult:
     started = time.monotonic()
     trace: dict[str, Any] = {}
     log = ""
     try:
         note = session.ensure_running()
     except TargetUnavailable as exc:
-        result = CaseResult(case, session.name, Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0],
-                            0.0, log=str(exc))
+        result = CaseResult(
+            case, session.name, Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0], 0.0, log=str(exc)
+        )
         return _finish(result, session, trace_dir)
     mark = session.runner.log_mark()
     timeout = case.model.timeout * timeout_scale
     addr = session.runner.address
     try:
-        obs, tr = asyncio.run(_with_deadline(case, Endpoint(addr.host, addr.port, addr.path), data_dir, timeout))
+        obs, tr = asyncio.run(
+            _with_deadline(case, Endpoint(addr.host, addr.port, addr.path), data_dir, timeout)
+        )
         trace = tr.to_json()
         verdict = judge(case.model.expect, obs, data_dir)
     except TimeoutError:
-        verdict = Verdict(Outcome.FAIL, f"case exceeded its hard deadline of {timeout + HARD_DEADLINE_SLACK:g} s")
+        verdict = Verdict(
+            Outcome.FAIL, f"case exceeded its hard deadline of {timeout + HARD_DEADLINE_SLACK:g} s"
+        )
         session.stop()
     except Exception as exc:  # the harness's own failure: never blame the target for it
         verdict = Verdict(Outcome.ERROR, f"harness error: {type(exc).__name__}: {exc}")
@@ -99,8 +110,9 @@ def run_case(case: Case, session: TargetSession, *, data_dir: Path, trace_dir: P
 
 
 async def _with_deadline(case: Case, endpoint: Endpoint, data_dir: Path, timeout: float) -> Any:
-    return await asyncio.wait_for(run_client_case(case, endpoint, data_dir=data_dir, timeout=timeout),
-                                  timeout + HARD_DEADLINE_SLACK)
+    return await asyncio.wait_for(
+        run_client_case(case, endpoint, data_dir=data_dir, timeout=timeout), timeout + HARD_DEADLINE_SLACK
+    )
 
 
 def _finish(result: CaseResult, session: TargetSession, trace_dir: Path | None) -> CaseResult:

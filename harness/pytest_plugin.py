@@ -30,11 +30,22 @@ TARGET_KEY = "wsconform-target"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wsconform", "WebSocket conformance cases")
-    group.addoption("--target", action="append", default=[], metavar="NAME",
-                    help="target folder under targets/ (repeatable); default: every locally available one")
-    group.addoption("--target-url", metavar="URL", help="an already running server, e.g. ws://127.0.0.1:9000/")
-    group.addoption("--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"')
-    group.addoption("--targets-dir", metavar="DIR", help="where target folders live (default: <rootdir>/targets)")
+    group.addoption(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="target folder under targets/ (repeatable); default: every locally available one",
+    )
+    group.addoption(
+        "--target-url", metavar="URL", help="an already running server, e.g. ws://127.0.0.1:9000/"
+    )
+    group.addoption(
+        "--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"'
+    )
+    group.addoption(
+        "--targets-dir", metavar="DIR", help="where target folders live (default: <rootdir>/targets)"
+    )
     group.addoption("--results", metavar="PATH", help="write results.json (and results.jsonl) here")
     group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
     group.addoption("--ws-strict", action="store_true", help="NON-STRICT outcomes fail too")
@@ -57,8 +68,9 @@ class WsConform:
         out = self.results_path.parent if self.results_path else root / "reports" / "pytest"
         self.log_dir = out / "logs"
         self.trace_dir = out / "traces" if self.results_path else None
-        self.selection = Selection(list(config.getoption("target")), config.getoption("target_url"),
-                                   config.getoption("target_cmd"))
+        self.selection = Selection(
+            list(config.getoption("target")), config.getoption("target_url"), config.getoption("target_cmd")
+        )
         self._sessions: list[TargetSession] | None = None
         self.problems: list[str] = []
         self.writer: ResultsWriter | None = None
@@ -70,7 +82,8 @@ class WsConform:
     def sessions(self) -> list[TargetSession]:
         if self._sessions is None:
             self._sessions, self.problems = open_sessions(
-                self.selection, targets_root=self.targets_root, log_dir=self.log_dir, all_available=True)
+                self.selection, targets_root=self.targets_root, log_dir=self.log_dir, all_available=True
+            )
         return self._sessions
 
     def stop(self) -> None:
@@ -79,7 +92,7 @@ class WsConform:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """On the controller (or a run without xdist): append each finished case to the results."""
-        props = dict(report.user_properties)
+        props = {k: str(v) for k, v in report.user_properties}
         if self.writer is None or KEY not in props or report.when != "call":
             return
         self.writer.add_target(json.loads(props[TARGET_KEY]))
@@ -167,8 +180,13 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[_STATE]
-        result = run_case(self.case, self.target, data_dir=self.case_data_dir, trace_dir=state.trace_dir,
-                          timeout_scale=self.config.getoption("timeout_scale"))
+        result = run_case(
+            self.case,
+            self.target,
+            data_dir=self.case_data_dir,
+            trace_dir=state.trace_dir,
+            timeout_scale=self.config.getoption("timeout_scale"),
+        )
         self.user_properties.append((TARGET_KEY, json.dumps(self.target.info())))
         self.user_properties.append((KEY, json.dumps(result.record(), default=str)))
         grade = judge_expected(result, strict=self.config.getoption("ws_strict"))
@@ -189,8 +207,14 @@ class CaseItem(pytest.Item):
         if not isinstance(excinfo.value, CaseFailed):
             return str(super().repr_failure(excinfo))
         r = excinfo.value.result
-        lines = [f"{r.outcome}: {excinfo.value.message}", f"spec: {self.case.model.spec}",
-                 f"case ({self.case.file}:{self.case.line}):", self.case.source, "", "last frames:"]
+        lines = [
+            f"{r.outcome}: {excinfo.value.message}",
+            f"spec: {self.case.model.spec}",
+            f"case ({self.case.file}:{self.case.line}):",
+            self.case.source,
+            "",
+            "last frames:",
+        ]
         events = (r.trace or {}).get("events", [])[-12:]
         lines += [_format_event(e) for e in events] or ["  (no frames)"]
         if r.trace_file:

@@ -7,6 +7,7 @@ crash. Readers accept either file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -43,8 +44,15 @@ class ResultsWriter:
         self.targets: dict[str, dict[str, Any]] = {}
         self.command = command
         self._fh = self.lines_path.open("w", encoding="utf-8")
-        self._write({"type": "run", "started": self.started, "command": command,
-                     "harness_version": harness.__version__, "machine": machine()})
+        self._write(
+            {
+                "type": "run",
+                "started": self.started,
+                "command": command,
+                "harness_version": harness.__version__,
+                "machine": machine(),
+            }
+        )
 
     def _write(self, obj: dict[str, Any]) -> None:
         self._fh.write(json.dumps(obj, default=str) + "\n")
@@ -59,10 +67,8 @@ class ResultsWriter:
         """Append one result; its trace path is stored relative to the results file's folder."""
         trace = record.get("trace_file")
         if trace:
-            try:
+            with contextlib.suppress(ValueError):
                 record = {**record, "trace_file": os.path.relpath(trace, self.path.parent)}
-            except ValueError:
-                pass
         self._write({"type": "result", **record})
 
     def close(self) -> dict[str, Any]:
@@ -72,8 +78,16 @@ class ResultsWriter:
 
 def assemble(lines_path: Path, out_path: Path | None = None) -> dict[str, Any]:
     """Build results.json from a (possibly truncated) results.jsonl."""
-    doc: dict[str, Any] = {"schema": SCHEMA, "started": None, "finished": now_iso(), "harness_version": None,
-                           "command": "", "machine": {}, "targets": [], "results": []}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "started": None,
+        "finished": now_iso(),
+        "harness_version": None,
+        "command": "",
+        "machine": {},
+        "targets": [],
+        "results": [],
+    }
     with lines_path.open(encoding="utf-8") as fh:
         for line in fh:
             try:
@@ -82,8 +96,12 @@ def assemble(lines_path: Path, out_path: Path | None = None) -> dict[str, Any]:
                 continue  # a line cut by a crash
             kind = obj.pop("type", None)
             if kind == "run":
-                doc.update(started=obj["started"], command=obj.get("command", ""),
-                           harness_version=obj.get("harness_version"), machine=obj.get("machine", {}))
+                doc.update(
+                    started=obj["started"],
+                    command=obj.get("command", ""),
+                    harness_version=obj.get("harness_version"),
+                    machine=obj.get("machine", {}),
+                )
             elif kind == "target":
                 doc["targets"].append(obj)
             elif kind == "result":

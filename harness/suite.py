@@ -34,8 +34,9 @@ def default_targets(specs: dict[str, TargetSpec], role: str = "server") -> list[
     return out
 
 
-def open_sessions(selection: Selection, *, targets_root: Path, log_dir: Path,
-                  all_available: bool) -> tuple[list[TargetSession], list[str]]:
+def open_sessions(
+    selection: Selection, *, targets_root: Path, log_dir: Path, all_available: bool
+) -> tuple[list[TargetSession], list[str]]:
     """Sessions for the selection; problems (unknown or unavailable targets) are returned, not raised."""
     specs = load_targets(targets_root)
     names = list(selection.names)
@@ -75,5 +76,9 @@ def judge_expected(result: CaseResult, *, strict: bool = False) -> Grade:
     listed = result.expected["outcome"]
     if str(outcome) == listed:
         return Grade(False, bad, f"known deviation ({listed}): {result.expected['reason']}")
-    return Grade(True, False, f"expected.yaml lists {listed} for this case but the outcome is {outcome} "
-                              f"({result.reason}); update expected.yaml")
+    return Grade(
+        True,
+        False,
+        f"expected.yaml lists {listed} for this case but the outcome is {outcome} "
+        f"({result.reason}); update expected.yaml",
+    )

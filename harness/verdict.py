@@ -39,7 +39,12 @@ class Verdict:
 
 
 def _codes(codes: list[int]) -> str:
-    return " or ".join(str(c) for c in codes)
+    return " or ".join("no code" if c == 1005 else str(c) for c in codes)
+
+
+def _code(code: int | None) -> int:
+    """A close frame without a status code counts as 1005, the code its receiver reports (§7.1.5)."""
+    return 1005 if code is None else code
 
 
 def _describe_end(obs: Observed) -> str:
@@ -71,16 +76,22 @@ def _check_messages(expect: Expect, obs: Observed, data_dir: Path) -> str | None
     got = obs.messages
     for i, (opcode, length, digest) in enumerate(wanted):
         if i >= len(got):
-            return (f"expected {len(wanted)} message(s) back, got {len(got)}: "
-                    f"missing {_kind(opcode)} of {length} bytes")
+            return (
+                f"expected {len(wanted)} message(s) back, got {len(got)}: "
+                f"missing {_kind(opcode)} of {length} bytes"
+            )
         m = got[i]
         if (m.opcode, m.length, m.sha256) != (opcode, length, digest):
-            return (f"message {i + 1}: expected {_kind(opcode)} of {length} bytes (sha256 {digest[:12]}…), "
-                    f"got {m.describe()}")
+            return (
+                f"message {i + 1}: expected {_kind(opcode)} of {length} bytes (sha256 {digest[:12]}…), "
+                f"got {m.describe()}"
+            )
     if len(got) > len(wanted):
         extra = got[len(wanted)]
-        return (f"expected {len(wanted)} message(s) back, got {len(got)}: "
-                f"unexpected {extra.describe()} at {extra.t * 1000:.0f} ms")
+        return (
+            f"expected {len(wanted)} message(s) back, got {len(got)}: "
+            f"unexpected {extra.describe()} at {extra.t * 1000:.0f} ms"
+        )
     return None
 
 
@@ -99,7 +110,10 @@ def _check_pongs(expect: Expect, obs: Observed) -> tuple[str | None, str | None]
     wanted = obs.pings_sent[:count]
     got = obs.pongs
     if len(got) > len(wanted):
-        return f"expected {len(wanted)} pong(s), got {len(got)} (unexpected pong {got[len(wanted)][:16]!r})", None
+        return (
+            f"expected {len(wanted)} pong(s), got {len(got)} (unexpected pong {got[len(wanted)][:16]!r})",
+            None,
+        )
     # §5.5.3: an endpoint MAY answer only the most recent of several pending pings.
     pos = 0
     for pong in got:
@@ -128,6 +142,8 @@ def _judge_strict(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
         return Verdict(fail, f"opening handshake failed: {obs.handshake_error}")
     if obs.violations:
         return Verdict(fail, f"target sent an invalid frame: {obs.violations[0]}")
+    if obs.unmet:
+        return Verdict(fail, obs.unmet[0])
     codes = expect.fail_codes
     problem = _check_messages(expect, obs, data_dir)
     if problem is None:
@@ -141,30 +157,43 @@ def _judge_strict(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
             return Verdict(fail, f"expected {wanted}; target stayed open{detail}")
         if problem:
             if _only_missing_echoes(expect, obs, data_dir):
-                return Verdict(Outcome.NON_STRICT, f"{_describe_end(obs)} as expected, but before echoing "
-                               f"the valid message(s) that preceded the invalid input ({problem})")
+                return Verdict(
+                    Outcome.NON_STRICT,
+                    f"{_describe_end(obs)} as expected, but before echoing "
+                    f"the valid message(s) that preceded the invalid input ({problem})",
+                )
             return Verdict(fail, f"{problem}; then {_describe_end(obs)}")
         close = obs.close
-        if codes and close is not None and close.code not in codes:
+        if codes and close is not None and _code(close.code) not in codes:
             got = close.code if close.code is not None else "a close frame without code"
             return Verdict(Outcome.NON_STRICT, f"expected {wanted}; target failed the connection with {got}")
         if expect.fail_fast and obs.failed_at_checkpoint is False:
-            return Verdict(Outcome.NON_STRICT, f"expected {wanted} at the offending frame; "
-                           f"target failed only later ({_describe_end(obs)})")
+            return Verdict(
+                Outcome.NON_STRICT,
+                f"expected {wanted} at the offending frame; target failed only later ({_describe_end(obs)})",
+            )
         return Verdict(Outcome.PASS, f"{_describe_end(obs)}, as expected")
     if expect.too_big == "informational" and obs.target_failed and obs.close and obs.close.code == 1009:
-        return Verdict(Outcome.INFORMATIONAL, "target refused with 1009 (its own size limit, which RFC 6455 "
-                       f"§10.4 allows) after {len(obs.messages)} message(s)")
+        return Verdict(
+            Outcome.INFORMATIONAL,
+            "target refused with 1009 (its own size limit, which RFC 6455 "
+            f"§10.4 allows) after {len(obs.messages)} message(s)",
+        )
     if problem:
         return Verdict(fail, f"{problem}; {_describe_end(obs)}")
     if obs.target_failed:
         return Verdict(fail, f"valid input, yet {_describe_end(obs)}")
     if obs.close is None:
         return Verdict(fail, "no close frame in reply to the peer's close (§5.5.1)")
-    if expect.close is not None and obs.close.code not in expect.close:
-        return Verdict(fail, f"close reply carried {obs.close.code}, expected {_codes(expect.close)}")
     if obs.tcp_closed_by != "target":
         return Verdict(fail, "server did not close TCP after the closing handshake (§5.5.1: MUST close)")
+    if expect.close is not None and _code(obs.close.code) not in expect.close:
+        # §5.5.1: a reply "typically echos the status code it received"; another valid code is no violation.
+        return Verdict(
+            Outcome.NON_STRICT,
+            f"close reply carried {obs.close.code}, expected "
+            f"{_codes(expect.close)} (§5.5.1: the reply typically echoes the code)",
+        )
     summary = f"{len(obs.messages)} message(s), {len(obs.pongs)} pong(s), clean close"
     if obs.close.code is not None:
         summary += f" ({obs.close.code})"

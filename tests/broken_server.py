@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.peer.observed import close_code_valid  # noqa: E402
-from harness.wire import handshake as hs  # noqa: E402
-from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control  # noqa: E402
-from harness.wire.utf8 import Utf8Validator  # noqa: E402
+from harness.peer.observed import close_code_valid
+from harness.wire import handshake as hs
+from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control
+from harness.wire.utf8 import Utf8Validator
 
 DEFECTS = {
     "ignore-rsv": "accepts frames with RSV bits set (§5.2)",
@@ -95,8 +95,14 @@ class Server:
                     v.discard("fragmented-control-frame")
                 if "reserved-opcode" in v and d == "accept-reserved-opcode":
                     continue
-                if v & {"unmasked", "rsv-bits", "reserved-opcode", "control-frame-too-long",
-                        "fragmented-control-frame", "length-msb-set"}:
+                if v & {
+                    "unmasked",
+                    "rsv-bits",
+                    "reserved-opcode",
+                    "control-frame-too-long",
+                    "fragmented-control-frame",
+                    "length-msb-set",
+                }:
                     return await fail(1002)
                 if frame.opcode == Opcode.PING:
                     if d != "no-pong":
@@ -119,10 +125,18 @@ class Server:
                     message += frame.payload
                     if len(message) > MAX_MESSAGE:
                         return await fail(1009)
-                    if utf8 is not None and d != "late-utf8-check" and not utf8.feed(frame.payload, final=frame.fin):
+                    if (
+                        utf8 is not None
+                        and d != "late-utf8-check"
+                        and not utf8.feed(frame.payload, final=frame.fin)
+                    ):
                         return await fail(1007)
                     if frame.fin:
-                        if utf8 is not None and d == "late-utf8-check" and not utf8.feed(bytes(message), final=True):
+                        if (
+                            utf8 is not None
+                            and d == "late-utf8-check"
+                            and not utf8.feed(bytes(message), final=True)
+                        ):
                             return await fail(1007)
                         payload = bytes(message)
                         message = None
@@ -133,7 +147,9 @@ class Server:
                             send(opcode, payload)
             await writer.drain()
 
-    async def _close(self, body: bytes, send, writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:  # type: ignore[no-untyped-def]
+    async def _close(
+        self, body: bytes, send, writer: asyncio.StreamWriter, reader: asyncio.StreamReader
+    ) -> None:  # type: ignore[no-untyped-def]
         d = self.defect
         code = int.from_bytes(body[:2], "big") if len(body) >= 2 else None
         bad = len(body) == 1 or (code is not None and not close_code_valid(code))

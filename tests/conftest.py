@@ -31,8 +31,9 @@ def by_autobahn(cases: dict[str, Case], ab: str) -> Case:
 
 def broken_session(tmp_path: Path, defect: str | None) -> TargetSession:
     cmd = f"{sys.executable} {BROKEN} --port {{port}}" + (f" --defect {defect}" if defect else "")
-    return open_session(cmd=cmd, name=f"broken-{defect or 'none'}", targets_root=ROOT / "targets",
-                        log_dir=tmp_path / "logs")
+    return open_session(
+        cmd=cmd, name=f"broken-{defect or 'none'}", targets_root=ROOT / "targets", log_dir=tmp_path / "logs"
+    )
 
 
 @pytest.fixture

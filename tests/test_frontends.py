@@ -46,8 +46,20 @@ def broken_cmd(defect: str | None = None) -> str:
 def test_cli_run_writes_results_traces_and_escaped_report(tmp_path: Path) -> None:
     root = mini_cases(tmp_path)
     results = tmp_path / "out" / "results.json"
-    code = main(["--cases", str(root), "run", "--target-cmd", broken_cmd("ignore-rsv"), "--results", str(results),
-                 "-q", "--timeout-scale", "0.2"])
+    code = main(
+        [
+            "--cases",
+            str(root),
+            "run",
+            "--target-cmd",
+            broken_cmd("ignore-rsv"),
+            "--results",
+            str(results),
+            "-q",
+            "--timeout-scale",
+            "0.2",
+        ]
+    )
     assert code == 1  # the rsv case FAILs
     doc = json.loads(results.read_text())
     assert doc["schema"] == SCHEMA and len(doc["targets"]) == 1
@@ -64,8 +76,19 @@ def test_cli_run_writes_results_traces_and_escaped_report(tmp_path: Path) -> Non
 
 def test_cli_exit_zero_when_all_pass(tmp_path: Path) -> None:
     root = mini_cases(tmp_path)
-    code = main(["--cases", str(root), "run", "--target-cmd", broken_cmd(), "--results",
-                 str(tmp_path / "r" / "results.json"), "-q", "--no-report"])
+    code = main(
+        [
+            "--cases",
+            str(root),
+            "run",
+            "--target-cmd",
+            broken_cmd(),
+            "--results",
+            str(tmp_path / "r" / "results.json"),
+            "-q",
+            "--no-report",
+        ]
+    )
     assert code == 0
 
 
@@ -85,9 +108,22 @@ def test_interrupted_run_keeps_finished_results(tmp_path: Path) -> None:
 def test_unreachable_url_and_non_loopback_are_refused(tmp_path: Path) -> None:
     root = mini_cases(tmp_path)
     out = str(tmp_path / "r" / "results.json")
-    assert main(["--cases", str(root), "run", "--target-url", "ws://10.1.2.3:80/", "--results", out, "-q"]) == 2
-    code = main(["--cases", str(root), "run", "--target-url", "ws://127.0.0.1:9/", "--results", out, "-q",
-                 "--no-report"])
+    assert (
+        main(["--cases", str(root), "run", "--target-url", "ws://10.1.2.3:80/", "--results", out, "-q"]) == 2
+    )
+    code = main(
+        [
+            "--cases",
+            str(root),
+            "run",
+            "--target-url",
+            "ws://127.0.0.1:9/",
+            "--results",
+            out,
+            "-q",
+            "--no-report",
+        ]
+    )
     assert code == 1
     doc = json.loads(Path(out).read_text())
     assert {r["outcome"] for r in doc["results"]} == {"ERROR"}  # harness/environment, never FAIL
@@ -130,8 +166,21 @@ b.Server._handle = handle
 asyncio.run(b.main())
 """)
     out = tmp_path / "r" / "results.json"
-    main(["--cases", str(root), "run", "--target-cmd", f"{sys.executable} {server} {{port}}", "--results", str(out),
-          "-q", "--no-report", "--timeout-scale", "0.3"])
+    main(
+        [
+            "--cases",
+            str(root),
+            "run",
+            "--target-cmd",
+            f"{sys.executable} {server} {{port}}",
+            "--results",
+            str(out),
+            "-q",
+            "--no-report",
+            "--timeout-scale",
+            "0.3",
+        ]
+    )
     doc = json.loads(out.read_text())
     by_case = {r["case"]: r for r in doc["results"]}
     assert by_case["crash"]["outcome"] == "FAIL", by_case["crash"]
@@ -151,14 +200,26 @@ roles:
     ready: stdout-line
 """)
     (target / "expected.yaml").write_text('mini-rsv: {outcome: FAIL, reason: "ignores RSV (test fixture)"}\n')
-    res = pytester.runpytest_subprocess(str(root), "--target", "brk", "--timeout-scale", "0.2", "-v",
-                                        "--junitxml", str(tmp_path / "j.xml"), "--results", str(tmp_path / "r.json"))
+    res = pytester.runpytest_subprocess(
+        str(root),
+        "--target",
+        "brk",
+        "--timeout-scale",
+        "0.2",
+        "-v",
+        "--junitxml",
+        str(tmp_path / "j.xml"),
+        "--results",
+        str(tmp_path / "r.json"),
+    )
     res.stdout.fnmatch_lines(["*mini/m.yaml::mini-echo?brk? PASSED*", "*mini/m.yaml::mini-rsv?brk? XFAIL*"])
     assert res.ret == 0
     assert "mini-rsv" in (tmp_path / "j.xml").read_text()
     assert len(json.loads((tmp_path / "r.json").read_text())["results"]) == 2
     # -k and markers select as pytest users expect
-    res = pytester.runpytest_subprocess(str(root), "--target", "brk", "-m", "reserved_bits", "--timeout-scale", "0.2")
+    res = pytester.runpytest_subprocess(
+        str(root), "--target", "brk", "-m", "reserved_bits", "--timeout-scale", "0.2"
+    )
     res.assert_outcomes(xfailed=1)
     # a fixed deviation turns the run red until expected.yaml is updated
     (target / "expected.yaml").write_text('mini-echo: {outcome: FAIL, reason: "stale entry"}\n')
@@ -169,11 +230,13 @@ roles:
 
 def test_pytest_failure_shows_expectation_and_frames(pytester: pytest.Pytester) -> None:
     root = mini_cases(pytester.path)
-    res = pytester.runpytest_subprocess(str(root), "--target-cmd", broken_cmd("ignore-rsv"), "-k", "rsv",
-                                        "--timeout-scale", "0.2")
+    res = pytester.runpytest_subprocess(
+        str(root), "--target-cmd", broken_cmd("ignore-rsv"), "-k", "rsv", "--timeout-scale", "0.2"
+    )
     res.assert_outcomes(failed=1)
-    res.stdout.fnmatch_lines(["*FAIL: expected close 1002 or TCP drop; target stayed open*", "*last frames:*",
-                              "*out text*rsv=4*"])
+    res.stdout.fnmatch_lines(
+        ["*FAIL: expected close 1002 or TCP drop; target stayed open*", "*last frames:*", "*out text*rsv=4*"]
+    )
 
 
 def test_autobahn_coverage_is_complete_and_current() -> None:
@@ -184,4 +247,6 @@ def test_autobahn_coverage_is_complete_and_current() -> None:
     assert not missing, f"Autobahn cases without an equivalent: {missing}"
     doc = (ROOT / "docs" / "autobahn-coverage.md").read_text()
     table = render_markdown(cases, ids)
-    assert doc.startswith(table.rstrip("\n")), "docs/autobahn-coverage.md is stale: run wsconform cases autobahn --write"
+    assert doc.startswith(table.rstrip("\n")), (
+        "docs/autobahn-coverage.md is stale: run wsconform cases autobahn --write"
+    )

@@ -17,7 +17,9 @@ def write(tmp_path: Path, text: str, name: str = "fam/x.yaml") -> Path:
 
 
 def test_params_expand_with_types_and_rows(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 defaults: {spec: "RFC 6455 §5.6", tags: [t1]}
 cases:
   - id: text-${size}
@@ -29,7 +31,8 @@ cases:
     autobahn: "${ab}"
     params: [{n: 1, ab: "2.1"}, {n: 2, ab: "2.2"}]
     steps: [{ping: "x"}]
-""")
+""",
+    )
     cases = load_file(path, tmp_path)
     assert [c.id for c in cases] == ["text-0", "text-126", "ab-1", "ab-2"]
     assert cases[1].model.steps[0].send.payload.fill.size == 126  # type: ignore[union-attr]
@@ -38,13 +41,30 @@ cases:
     assert cases[0].nodeid == "fam/x.yaml::text-0"
 
 
-@pytest.mark.parametrize(("body", "line", "field", "msg"), [
-    ("  - id: a\n    title: t\n    spec: s\n    steps:\n      - send: {opcode: bogus}\n", 5,
-     "cases[0].steps[0].send.opcode", "unknown opcode name"),
-    ("  - id: a\n    title: t\n    spec: s\n    steps:\n      - sned: {}\n", 5, "cases[0].steps[0]", "unknown step kind"),
-    ("  - id: a\n    title: t\n    spec: s\n    expect: {fail_fast: true}\n", 4, "cases[0].expect", "fail_fast needs fail"),
-    ("  - id: Bad_Id\n    title: t\n    spec: s\n", 1, "cases[0].id", "pattern"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "field", "msg"),
+    [
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n      - send: {opcode: bogus}\n",
+            5,
+            "cases[0].steps[0].send.opcode",
+            "unknown opcode name",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n      - sned: {}\n",
+            5,
+            "cases[0].steps[0]",
+            "unknown step kind",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    expect: {fail_fast: true}\n",
+            4,
+            "cases[0].expect",
+            "fail_fast needs fail",
+        ),
+        ("  - id: Bad_Id\n    title: t\n    spec: s\n", 1, "cases[0].id", "pattern"),
+    ],
+)
 def test_errors_name_file_line_field(tmp_path: Path, body: str, line: int, field: str, msg: str) -> None:
     path = write(tmp_path, "cases:\n" + body)
     with pytest.raises(CaseError) as info:

@@ -16,8 +16,10 @@ def test_rfc_example_frames() -> None:
     assert masked == bytes.fromhex("818537fa213d7f9f4d5158")
 
 
-@pytest.mark.parametrize(("size", "bits", "header"), [(0, 7, 2), (125, 7, 2), (126, 16, 4), (65535, 16, 4),
-                                                       (65536, 64, 10), (5, 16, 4), (5, 64, 10)])
+@pytest.mark.parametrize(
+    ("size", "bits", "header"),
+    [(0, 7, 2), (125, 7, 2), (126, 16, 4), (65535, 16, 4), (65536, 64, 10), (5, 16, 4), (5, 64, 10)],
+)
 def test_length_encodings_roundtrip(size: int, bits: int, header: int) -> None:
     data = build_frame(Opcode.BINARY, b"x" * size, length_bits=bits if size <= 125 and bits != 7 else None)
     parser = FrameParser(expect_masked=False)
@@ -52,13 +54,16 @@ def test_close_payload() -> None:
     assert close_payload() == b""
 
 
-@pytest.mark.parametrize(("chunks", "offset"), [
-    ([b"\xce\xba\xe1", b"\xbd\xb9", b""], None),   # split sequence across fragments: valid
-    ([b"ab\xed", b"\xa0\x80"], 2),                 # surrogate: invalid at its first byte
-    ([b"ab\xf4\x90\x80\x80"], 2),                  # > U+10FFFF
-    ([b"ab\xe1", b""], 2),                         # truncated at message end
-    ([b"\xc0\xaf"], 0),                            # overlong
-])
+@pytest.mark.parametrize(
+    ("chunks", "offset"),
+    [
+        ([b"\xce\xba\xe1", b"\xbd\xb9", b""], None),  # split sequence across fragments: valid
+        ([b"ab\xed", b"\xa0\x80"], 2),  # surrogate: invalid at its first byte
+        ([b"ab\xf4\x90\x80\x80"], 2),  # > U+10FFFF
+        ([b"ab\xe1", b""], 2),  # truncated at message end
+        ([b"\xc0\xaf"], 0),  # overlong
+    ],
+)
 def test_utf8_offsets(chunks: list[bytes], offset: int | None) -> None:
     v = Utf8Validator()
     for i, chunk in enumerate(chunks):
@@ -73,7 +78,10 @@ def test_accept_value_matches_rfc_example() -> None:
 
 
 def test_lenient_head_parsing_keeps_duplicates_and_folding() -> None:
-    raw = b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nX: a\r\n b\r\nSec-WebSocket-Accept: 1\r\nsec-websocket-accept: 2\r\n\r\n"
+    raw = (
+        b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nX: a\r\n b\r\n"
+        b"Sec-WebSocket-Accept: 1\r\nsec-websocket-accept: 2\r\n\r\n"
+    )
     head = hs.parse_head(raw)
     assert head.status == 101
     assert head.get_all("Sec-WebSocket-Accept") == ["1", "2"]

@@ -64,7 +64,7 @@ def _substitute(value: Any, params: dict[str, Any]) -> Any:
     if isinstance(value, str):
         whole = _PLACEHOLDER.fullmatch(value)
         if whole:
-            return params[whole.group(1)] if whole.group(1) in params else value
+            return params.get(whole.group(1), value)
         return _PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), value)
     if isinstance(value, dict):
         return {k: _substitute(v, params) for k, v in value.items()}
@@ -107,6 +107,8 @@ def load_file(path: Path, root: Path) -> list[Case]:
         source = "\n".join(source_lines[line - 1 : nxt - 1]).rstrip()
         merged = dict(raw)
         merged["tags"] = list(dict.fromkeys([family, *defaults.tags, *raw.get("tags", [])]))
+        if defaults.expect:
+            merged["expect"] = {**defaults.expect, **(raw.get("expect") or {})}
         for key in ("spec", "role", "timeout"):
             default = getattr(defaults, key)
             if key not in merged and default is not None:
@@ -152,7 +154,12 @@ def load_all(root: Path) -> tuple[list[Case], list[CaseError]]:
             prior = seen.get(case.id)
             if prior is not None:
                 errors.append(
-                    CaseError(case.file, case.line, "id", f"duplicate case id {case.id!r} (first at {prior.file}:{prior.line})")
+                    CaseError(
+                        case.file,
+                        case.line,
+                        "id",
+                        f"duplicate case id {case.id!r} (first at {prior.file}:{prior.line})",
+                    )
                 )
                 continue
             seen[case.id] = case

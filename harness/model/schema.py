@@ -120,19 +120,38 @@ class WaitSpec(_Strict):
 
     ``echoed: true`` waits until every complete message sent so far has come back and every ping
     has been answered: the pacing of "send, wait for the echo, send the next" inside a ``repeat``.
+    ``required: true`` makes an unmet wait a FAIL; ``open: true`` waits the whole ``timeout`` and
+    requires the target to keep the connection open meanwhile (it had only valid input so far).
     """
 
     messages: Annotated[int, Field(ge=0)] | None = None
     pongs: Annotated[int, Field(ge=0)] | None = None
     echoed: bool = False
     close: bool = False
+    open: bool = False
+    required: bool = False
     timeout: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> WaitSpec:
+        if self.open and (self.close or self.timeout is None):
+            raise ValueError("open: true needs a timeout (how long the target must stay open) and no close")
+        return self
 
 
 class Batch(Chopping):
     """Steps whose bytes are written as one buffer (one TCP write, or ``chop``-sized writes)."""
 
     steps: list[Step]
+
+    @model_validator(mode="after")
+    def _only_writes(self) -> Batch:
+        for step in self.steps:
+            if step.kind not in WRITING_STEPS:
+                raise ValueError(
+                    f"a batch holds only steps that write ({', '.join(WRITING_STEPS)}), not {step.kind}"
+                )
+        return self
 
 
 class Repeat(_Strict):
@@ -161,6 +180,9 @@ STEP_KINDS = (
 )  # fmt: skip
 
 
+WRITING_STEPS = ("send", "message", "write", "ping", "pong", "close", "batch", "repeat")
+
+
 class Step(_Strict):
     """One step: a mapping with exactly one key naming its kind."""
 
@@ -185,7 +207,9 @@ class Step(_Strict):
             raise ValueError(f"a step has exactly one key, one of {', '.join(STEP_KINDS)}; got {list(data)}")
         ((kind, value),) = data.items()
         if kind not in STEP_KINDS:
-            raise ValueError(f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}")
+            raise ValueError(
+                f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}"
+            )
         if kind in ("ping", "pong", "close", "handshake") and value is None:
             return {kind: {}}
         if kind in ("ping", "pong") and not isinstance(value, dict):
@@ -235,7 +259,9 @@ class Expect(_Strict):
         if self.fail_fast and not self.fail:
             raise ValueError("fail_fast needs fail")
         if self.fail and self.close is not None:
-            raise ValueError("close lists the codes of a normal closing handshake; with fail use fail: [codes]")
+            raise ValueError(
+                "close lists the codes of a normal closing handshake; with fail use fail: [codes]"
+            )
         return self
 
     @property
@@ -264,6 +290,7 @@ class Defaults(_Strict):
     tags: list[str] = []
     role: Literal["server", "client", "both"] | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] | None = None
+    expect: dict[str, Any] = {}
 
 
 class CaseFileModel(_Strict):

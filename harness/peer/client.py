@@ -68,8 +68,9 @@ def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Pa
     removed = {name.lower() for name in spec.remove_headers}
     headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
     path = spec.path if spec.path != "/" else endpoint.path
-    return hs.build_request(endpoint.authority, path, method=spec.method,
-                            http_version=spec.http_version, headers=headers), key
+    return hs.build_request(
+        endpoint.authority, path, method=spec.method, http_version=spec.http_version, headers=headers
+    ), key
 
 
 def check_response(head: hs.HttpHead, key: str) -> str | None:
@@ -107,8 +108,9 @@ async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[byte
         buf += chunk
 
 
-async def run_client_case(case: Case, endpoint: Endpoint, *, data_dir: Path,
-                          timeout: float | None = None) -> tuple[Observed, Trace]:
+async def run_client_case(
+    case: Case, endpoint: Endpoint, *, data_dir: Path, timeout: float | None = None
+) -> tuple[Observed, Trace]:
     """Run one case against a server target; returns what was observed and the trace."""
     model = case.model
     timeout = timeout if timeout is not None else model.timeout
@@ -116,7 +118,9 @@ async def run_client_case(case: Case, endpoint: Endpoint, *, data_dir: Path,
     steps = list(model.steps)
     hs_spec = steps.pop(0).handshake if steps and steps[0].kind == "handshake" else None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(endpoint.host, endpoint.port), timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(endpoint.host, endpoint.port), timeout
+        )
     except (OSError, TimeoutError) as exc:
         obs.handshake_error = f"cannot connect to {endpoint.authority}: {exc!r}"
         return obs, trace
@@ -144,6 +148,7 @@ async def run_client_case(case: Case, endpoint: Endpoint, *, data_dir: Path,
             return obs, trace
         obs.handshake_ok = True
         conn.start(rest)
+        conn.set_budget(timeout)
         runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
         await runner.run(steps)
         await finish(conn, model.expect, timeout)
@@ -153,8 +158,13 @@ async def run_client_case(case: Case, endpoint: Endpoint, *, data_dir: Path,
 
 
 async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
-    """Wait for what the case expects, then run (or complete) the closing handshake."""
+    """Wait for what the case expects, then run (or complete) the closing handshake.
+
+    The waits share what is left of the case budget, with at least CLOSE_GRACE each, so a case that
+    already spent its budget still gets a bounded chance to close properly.
+    """
     obs = conn.obs
+    timeout = conn.remaining(CLOSE_GRACE)
     if expect.fail_codes is not None:
         # Stop early once the target answered more than it may: the verdict is FAIL either way.
         msgs, pongs = expected_counts(expect, obs)
@@ -175,7 +185,7 @@ async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
             conn.trace.note("out", "close", code=1000)
             obs.close_sent = parse_close(body, conn.trace.now())
             await conn.write(data)
-        if not await conn.wait_until(lambda: obs.close is not None, timeout):
+        if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
             obs.waited_out = True
             return
     await conn.wait_until(lambda: conn.eof, CLOSE_GRACE)

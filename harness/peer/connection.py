@@ -18,6 +18,8 @@ from harness.peer.trace import Trace
 from harness.wire.frames import Frame, FrameParser, Opcode, build_frame, close_payload, is_control
 
 READ_SIZE = 256 * 1024
+SLICE = 256 * 1024
+FAST_DRAIN = 32 * 1024  # below asyncio's default high-water mark (64 KiB): drain returns at once
 
 
 class PeerConnection:
@@ -42,6 +44,7 @@ class PeerConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.eof = False
         self.write_failed = False
+        self.deadline = float("inf")
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -121,9 +124,8 @@ class PeerConnection:
             self._building = MessageBuilder(frame.opcode, now)
         builder = self._building
         builder.add(frame.payload, final=frame.fin)
-        if builder.utf8 is not None and not builder.utf8.valid:
-            if "invalid-utf8" not in frame.violations:
-                frame.violations.append("invalid-utf8")
+        if builder.utf8 is not None and not builder.utf8.valid and "invalid-utf8" not in frame.violations:
+            frame.violations.append("invalid-utf8")
         if frame.fin:
             self.obs.messages.append(builder.finish())
             self._building = None
@@ -137,27 +139,86 @@ class PeerConnection:
         self.writer.write(data)
         self.trace.note("out", label, length=len(data), hex=data[:16].hex())
 
-    async def write(self, data: bytes, *, chop: int | None = None, delay: float = 0.0) -> bool:
-        """Write bytes whole or in ``chop``-sized TCP writes; False when the target has gone."""
+    async def write(
+        self, data: bytes, *, chop: int | None = None, delay: float = 0.0, timeout: float = 30.0
+    ) -> bool:
+        """Write bytes whole or in ``chop``-sized TCP writes; False when the target has gone.
+
+        Large unchopped buffers go out in SLICE-sized writes so that the peer stops as soon as the
+        target ends the connection (a target that refused a 4 MiB message after 64 KiB should not
+        have the rest queued in front of our close reply); each drain is bounded by ``timeout``.
+        """
         if self.write_failed or self.writer.is_closing():
             return False
+        if delay and (not chop or chop >= len(data)):
+            await asyncio.sleep(delay)
+        size = chop if chop else SLICE
         try:
-            if not chop or chop >= len(data):
-                self.writer.write(data)
-                await self.writer.drain()
-                return True
-            for start in range(0, len(data), chop):
-                self.writer.write(data[start : start + chop])
-                await self.writer.drain()
-                if delay:
+            for start in range(0, max(len(data), 1), size):
+                if start and self.obs.target_ended:
+                    self.trace.note(
+                        "note",
+                        "write-stopped",
+                        unsent=len(data) - start,
+                        why="the target ended the connection",
+                    )
+                    return False
+                self.writer.write(data[start : start + size])
+                if not await self._drain(timeout):
+                    self.write_failed = True
+                    self.trace.note(
+                        "note",
+                        "write-stopped",
+                        unsent=len(data) - start - size,
+                        why="the target ended the connection while we were writing",
+                    )
+                    return False
+                if chop and delay:
                     await asyncio.sleep(delay)
+        except TimeoutError:
+            self.write_failed = True
+            self.trace.note("tcp", "write-stalled", seconds=timeout)
+            return False
         except (ConnectionError, OSError) as exc:
             self.write_failed = True
             self.trace.note("tcp", "write-error", error=type(exc).__name__)
             return False
         return True
 
+    async def _drain(self, timeout: float) -> bool:
+        """Drain, unless the target ends the connection first (False) or ``timeout`` passes (raises).
+
+        The fast path matters: a 1 MiB message in 64-byte chops is 16 384 drains, and a drain
+        below the transport's high-water mark does not block, so it needs no watchdog task.
+        """
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() < FAST_DRAIN:
+            await self.writer.drain()
+            return True
+        drain = asyncio.ensure_future(self.writer.drain())
+        ended = asyncio.ensure_future(self.wait_until(lambda: self.obs.target_ended, timeout))
+        try:
+            done, _ = await asyncio.wait({drain, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if drain in done:
+            drain.result()
+            return True
+        drain.cancel()
+        with contextlib.suppress(BaseException):
+            await drain
+        if self.obs.target_ended:
+            return False
+        raise TimeoutError
+
     # -- waiting ---------------------------------------------------------------------------------
+
+    def set_budget(self, seconds: float) -> None:
+        """The case's time budget, shared by every wait of the script."""
+        self.deadline = asyncio.get_running_loop().time() + seconds
+
+    def remaining(self, floor: float = 0.0) -> float:
+        return max(floor, self.deadline - asyncio.get_running_loop().time())
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds or TCP is gone; False on timeout."""
@@ -181,6 +242,8 @@ class PeerConnection:
             self.obs.tcp_closed_by = "peer"
             self.obs.tcp_closed_at = self.trace.now()
             self.trace.note("tcp", "closed-by-peer")
+        if self.write_failed:
+            self.writer.transport.abort()  # unsent bytes would only delay the close
         self.writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.writer.wait_closed(), 1.0)

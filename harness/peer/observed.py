@@ -103,6 +103,7 @@ class Observed:
     failed_at_checkpoint: bool | None = None
     steps_skipped: int = 0
     waited_out: bool = False
+    unmet: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property

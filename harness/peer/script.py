@@ -39,14 +39,33 @@ class ScriptRunner:
     def _key(self, hex_key: str | None) -> bytes:
         return bytes.fromhex(hex_key) if hex_key else self.rng.randbytes(4)
 
-    def _frame(self, opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool | None = None,
-               mask_key: str | None = None, length: int | None = None, length_bits: int | None = None) -> bytes:
+    def _frame(
+        self,
+        opcode: int,
+        payload: bytes,
+        *,
+        fin: bool = True,
+        rsv: int = 0,
+        mask: bool | None = None,
+        mask_key: str | None = None,
+        length: int | None = None,
+        length_bits: int | None = None,
+    ) -> bytes:
         masked = self._mask(mask)
-        data = build_frame(opcode, payload, fin=fin, rsv=rsv, mask=masked, mask_key=self._key(mask_key),
-                           length=length, length_bits=length_bits)
+        data = build_frame(
+            opcode,
+            payload,
+            fin=fin,
+            rsv=rsv,
+            mask=masked,
+            mask_key=self._key(mask_key),
+            length=length,
+            length_bits=length_bits,
+        )
         header = len(data) - len(payload) - (4 if masked else 0)
         self.conn.trace.frame(
-            "out", Frame(fin, rsv, opcode, masked, length if length is not None else len(payload), payload, header)
+            "out",
+            Frame(fin, rsv, opcode, masked, length if length is not None else len(payload), payload, header),
         )
         self._track(opcode, payload, fin)
         return data
@@ -54,6 +73,8 @@ class ScriptRunner:
     def _track(self, opcode: int, payload: bytes, fin: bool) -> None:
         """Record complete data messages and pings as the target should see them."""
         obs = self.conn.obs
+        if obs.close_sent is not None:
+            return  # after our close the target must not answer anything (§5.5.1)
         if opcode == Opcode.PING:
             obs.pings_sent.append(payload)
         elif opcode == Opcode.CLOSE and obs.close_sent is None:
@@ -72,9 +93,16 @@ class ScriptRunner:
             self._open_message = None
 
     def _send_bytes(self, spec: SendFrame) -> bytes:
-        return self._frame(spec.opcode, resolve(spec.payload, self.data_dir), fin=spec.fin, rsv=spec.rsv,
-                           mask=spec.mask, mask_key=spec.mask_key, length=spec.length,
-                           length_bits=spec.length_bits)
+        return self._frame(
+            spec.opcode,
+            resolve(spec.payload, self.data_dir),
+            fin=spec.fin,
+            rsv=spec.rsv,
+            mask=spec.mask,
+            mask_key=spec.mask_key,
+            length=spec.length,
+            length_bits=spec.length_bits,
+        )
 
     def _message_bytes(self, spec: SendMessage) -> bytes:
         payload = resolve(spec.payload, self.data_dir)
@@ -83,8 +111,13 @@ class ScriptRunner:
         offset = 0
         for i, size in enumerate(sizes):
             last = i == len(sizes) - 1
-            out += self._frame(spec.opcode if i == 0 else 0, payload[offset : offset + size], fin=last,
-                               rsv=spec.rsv if i == 0 else 0, mask=spec.mask)
+            out += self._frame(
+                spec.opcode if i == 0 else 0,
+                payload[offset : offset + size],
+                fin=last,
+                rsv=spec.rsv if i == 0 else 0,
+                mask=spec.mask,
+            )
             offset += size
         return bytes(out)
 
@@ -115,6 +148,8 @@ class ScriptRunner:
             return data
         if kind == "batch":
             return b"".join(self.encode(s) for s in body.steps)
+        if kind == "repeat":
+            return b"".join(self.encode(s) for _ in range(body.count) for s in body.steps)
         raise ValueError(f"a {kind} step cannot be part of a batch")
 
     # -- running -----------------------------------------------------------------------------------
@@ -124,8 +159,9 @@ class ScriptRunner:
         for index, step in enumerate(steps):
             if self.conn.obs.target_failed or self.conn.write_failed:
                 self.conn.obs.steps_skipped += len(steps) - index
-                self.conn.trace.note("note", "skipped", count=len(steps) - index,
-                                     why="the target had ended the connection")
+                self.conn.trace.note(
+                    "note", "skipped", count=len(steps) - index, why="the target had ended the connection"
+                )
                 return False
             kind, body = step.kind, step.body
             if kind == "sleep":
@@ -142,12 +178,13 @@ class ScriptRunner:
                 data = self.encode(step)
                 chop = getattr(body, "chop", None)
                 delay = getattr(body, "delay", 0.0)
-                await self.conn.write(data, chop=chop, delay=delay)
+                await self.conn.write(data, chop=chop, delay=delay, timeout=self.timeout)
         return True
 
     async def _wait(self, spec: WaitSpec) -> None:
         obs = self.conn.obs
-        timeout = spec.timeout if spec.timeout is not None else self.timeout
+        # One budget per case: an unanswered wait inside a 1000-fold repeat costs it once, not 1000 times.
+        timeout = min(spec.timeout if spec.timeout is not None else self.timeout, self.conn.remaining())
 
         def done() -> bool:
             if spec.close:
@@ -158,8 +195,23 @@ class ScriptRunner:
             enough_pongs = want_pongs is None or len(obs.pongs) >= want_pongs
             return enough_msgs and enough_pongs
 
+        if spec.open:
+            await self.conn.wait_until(lambda: obs.target_ended, timeout)
+            if obs.target_ended:
+                obs.unmet.append(
+                    f"the target ended the connection during a {timeout:g} s wait "
+                    f"in which only valid input had been sent"
+                )
+            return
         reached = await self.conn.wait_until(done, timeout)
-        self.conn.trace.note("note", "wait", reached=reached, messages=len(obs.messages), pongs=len(obs.pongs))
+        self.conn.trace.note(
+            "note", "wait", reached=reached, messages=len(obs.messages), pongs=len(obs.pongs)
+        )
+        if spec.required and not reached:
+            obs.unmet.append(
+                f"a required wait timed out after {timeout:g} s with {len(obs.messages)} message(s) "
+                f"and {len(obs.pongs)} pong(s) received"
+            )
         if spec.close and obs.failed_at_checkpoint is None:
             obs.failed_at_checkpoint = obs.target_ended
 

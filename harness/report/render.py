@@ -20,8 +20,10 @@ OUTCOMES = [str(o) for o in Outcome]
 
 
 def _env() -> Environment:
-    return Environment(loader=PackageLoader("harness.report", "templates"),
-                       autoescape=select_autoescape(default=True, default_for_string=True))
+    return Environment(
+        loader=PackageLoader("harness.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
 
 
 def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,8 +63,15 @@ def render(doc: dict[str, Any], out_dir: Path, base: Path | None = None) -> Path
         counts[r["target"]][r["outcome"]] += 1
         seconds[r["target"]] += r.get("duration_ms", 0) / 1000
         row = by_family[r.get("family", "")].setdefault(
-            r["case"], {"case": r["case"], "title": r.get("title", ""), "autobahn": r.get("autobahn"),
-                        "cells": {}, "bad": False})
+            r["case"],
+            {
+                "case": r["case"],
+                "title": r.get("title", ""),
+                "autobahn": r.get("autobahn"),
+                "cells": {},
+                "bad": False,
+            },
+        )
         row["cells"][r["target"]] = r
         row["bad"] = row["bad"] or r["outcome"] in ("FAIL", "ERROR")
         detail = _detail(r, base or Path.cwd())
@@ -75,12 +84,18 @@ def render(doc: dict[str, Any], out_dir: Path, base: Path | None = None) -> Path
     families = []
     for name in sorted(by_family):
         rows = list(by_family[name].values())
-        fam_counts = {t["name"]: Counter(row["cells"][t["name"]]["outcome"] for row in rows
-                                         if t["name"] in row["cells"]) for t in targets}
+        fam_counts = {
+            t["name"]: Counter(
+                row["cells"][t["name"]]["outcome"] for row in rows if t["name"] in row["cells"]
+            )
+            for t in targets
+        }
         families.append({"name": name, "cases": rows, "counts": fam_counts})
     index = out_dir / "index.html"
-    index.write_text(env.get_template("index.html").render(doc=doc, targets=targets, families=families,
-                                                           outcomes=OUTCOMES), encoding="utf-8")
+    index.write_text(
+        env.get_template("index.html").render(doc=doc, targets=targets, families=families, outcomes=OUTCOMES),
+        encoding="utf-8",
+    )
     return index
 
 

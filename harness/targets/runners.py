@@ -48,7 +48,9 @@ def ensure_loopback(host: str) -> None:
             return
     except ValueError:
         pass
-    raise TargetUnavailable(f"{host} is not a loopback address; wsconform only connects to 127.0.0.0/8 or ::1")
+    raise TargetUnavailable(
+        f"{host} is not a loopback address; wsconform only connects to 127.0.0.0/8 or ::1"
+    )
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -124,9 +126,17 @@ class ProcessRunner(Runner):
 
     restartable = True
 
-    def __init__(self, argv: list[str], placeholders_for: Callable[[int], dict[str, str]], *,
-                 cwd: Path | None, log_path: Path,
-                 ready: str = "tcp", startup_timeout: float = 20.0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        placeholders_for: Callable[[int], dict[str, str]],
+        *,
+        cwd: Path | None,
+        log_path: Path,
+        ready: str = "tcp",
+        startup_timeout: float = 20.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv_template = argv
         self.placeholders_for = placeholders_for
         self.cwd = cwd
@@ -143,7 +153,9 @@ class ProcessRunner(Runner):
         """``--target-cmd "python my_server.py --port {port}"``."""
         argv = shlex.split(command)
         if not any("{port}" in a or "{url}" in a for a in argv):
-            raise TargetUnavailable("--target-cmd must contain {port} (or {url}) so the harness can pick the port")
+            raise TargetUnavailable(
+                "--target-cmd must contain {port} (or {url}) so the harness can pick the port"
+            )
 
         def fill(port: int) -> dict[str, str]:
             return {"port": str(port), "host": "127.0.0.1", "url": f"ws://127.0.0.1:{port}/"}
@@ -164,8 +176,13 @@ class ProcessRunner(Runner):
         log.flush()
         try:
             self.proc = subprocess.Popen(
-                argv, cwd=self.cwd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                start_new_session=True, env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                argv,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             )
         except OSError as exc:
             raise TargetUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc

@@ -58,7 +58,9 @@ class TargetSession:
         note = None
         if self.started:
             if not self.runner.restartable:
-                raise TargetUnavailable(f"{self.name} is not reachable and cannot be restarted by the harness")
+                raise TargetUnavailable(
+                    f"{self.name} is not reachable and cannot be restarted by the harness"
+                )
             note = f"target had exited (status {self.runner.exit_status()}); restarted"
             self.restarts += 1
         self.runner.start()
@@ -74,9 +76,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-")[:40] or "target"
 
 
-def open_session(name: str | None = None, *, url: str | None = None, cmd: str | None = None,
-                 targets_root: Path, log_dir: Path, specs: dict[str, TargetSpec] | None = None,
-                 role: str = "server") -> TargetSession:
+def open_session(
+    name: str | None = None,
+    *,
+    url: str | None = None,
+    cmd: str | None = None,
+    targets_root: Path,
+    log_dir: Path,
+    specs: dict[str, TargetSpec] | None = None,
+    role: str = "server",
+) -> TargetSession:
     """A session for a named target folder, an ad-hoc URL or an ad-hoc command."""
     if url is not None:
         return TargetSession(name or f"url-{_slug(url.split('//')[-1])}", UrlRunner(url), role=role)
@@ -92,7 +101,12 @@ def open_session(name: str | None = None, *, url: str | None = None, cmd: str | 
     if role_spec is None or role_spec.process is None:
         raise TargetUnavailable(f"target {name!r} has no local process runner for the {role} role")
     runner = ProcessRunner(
-        role_spec.process.argv, spec.placeholders, cwd=spec.directory, log_path=log_dir / f"{name}.{role}.log",
-        ready=role_spec.ready, startup_timeout=role_spec.startup_timeout, env=role_spec.process.env,
+        role_spec.process.argv,
+        spec.placeholders,
+        cwd=spec.directory,
+        log_path=log_dir / f"{name}.{role}.log",
+        ready=role_spec.ready,
+        startup_timeout=role_spec.startup_timeout,
+        env=role_spec.process.env,
     )
     return TargetSession(name, runner, spec, role=role)

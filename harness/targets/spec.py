@@ -99,8 +99,9 @@ class TargetSpec(_Model):
                 return "not installed"
         if v.command:
             try:
-                out = subprocess.run(v.command, capture_output=True, text=True, timeout=10, check=False,
-                                     cwd=self.directory)
+                out = subprocess.run(
+                    v.command, capture_output=True, text=True, timeout=10, check=False, cwd=self.directory
+                )
                 return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
             except (OSError, subprocess.TimeoutExpired):
                 return "unknown"
