@@ -23,7 +23,7 @@ from harness.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(target: str, families: list[str]) -> tuple[float, dict[str, float]]:
+def one_run(target: str, families: list[str], autobahn: bool) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
         argv = [
@@ -41,6 +41,8 @@ def one_run(target: str, families: list[str]) -> tuple[float, dict[str, float]]:
         ]
         for fam in families:
             argv += ["--family", fam]
+        if autobahn:
+            argv.append("--autobahn")
         start = time.perf_counter()
         main(argv)
         total = time.perf_counter() - start
@@ -55,11 +57,12 @@ def main_bench() -> None:
     ap.add_argument("--target", default="websockets")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--family", action="append", default=[])
+    ap.add_argument("--autobahn", action="store_true", help="only the 301 Autobahn-equivalent cases")
     args = ap.parse_args()
     totals: list[float] = []
     families: dict[str, list[float]] = defaultdict(list)
     for _ in range(args.repeat):
-        total, per_family = one_run(args.target, args.family)
+        total, per_family = one_run(args.target, args.family, args.autobahn)
         totals.append(total)
         for fam, secs in per_family.items():
             families[fam].append(secs)

@@ -44,8 +44,9 @@ def _cases_or_exit(root: Path) -> list[Case]:
     return cases
 
 
-def _select(cases: list[Case], patterns: list[str], families: list[str], tags: list[str]) -> list[Case]:
-    out = cases
+def _select(cases: list[Case], patterns: list[str], families: list[str], tags: list[str],
+            autobahn_only: bool = False) -> list[Case]:
+    out = [c for c in cases if c.model.autobahn] if autobahn_only else cases
     if families:
         out = [c for c in out if c.family in families]
     if tags:
@@ -56,7 +57,7 @@ def _select(cases: list[Case], patterns: list[str], families: list[str], tags: l
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag)
+    cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag, args.autobahn)
     results_path: Path = args.results.resolve()
     out_dir = results_path.parent
     sessions, problems = open_sessions(
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--family", action="append", default=[], help="only this family (repeatable)")
     run.add_argument("--tag", action="append", default=[], help="only cases with this tag (repeatable)")
+    run.add_argument("--autobahn", action="store_true", help="only the cases equivalent to an Autobahn case")
     run.add_argument("--results", type=Path, default=Path("reports/latest/results.json"))
     run.add_argument("--report", type=Path, help="HTML report folder (default: beside the results)")
     run.add_argument("--no-report", action="store_true")

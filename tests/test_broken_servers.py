@@ -54,3 +54,9 @@ def test_defect_is_caught(
     bad = _run(case, tmp_path, defect)
     assert bad.outcome is outcome, f"{defect}: {bad.outcome} {bad.reason}"
     assert words in bad.reason
+
+
+def test_every_family_is_proven_able_to_fail(repo_cases: dict[str, Case]) -> None:
+    families = {c.family for c in repo_cases.values()}
+    proven = {by_autobahn(repo_cases, ab).family for _, ab, _, _ in ROWS}
+    assert proven == families, f"families without a broken-server test: {sorted(families - proven)}"

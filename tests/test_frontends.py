@@ -250,3 +250,21 @@ def test_autobahn_coverage_is_complete_and_current() -> None:
     assert doc.startswith(table.rstrip("\n")), (
         "docs/autobahn-coverage.md is stale: run wsconform cases autobahn --write"
     )
+
+
+def test_hanging_target_is_fail_within_the_timeout(tmp_path: Path) -> None:
+    root = mini_cases(tmp_path)
+    server = tmp_path / "mute.py"
+    server.write_text(
+        "import socket, sys, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+        "conns = []\n"
+        "while True:\n"
+        "    c, _ = s.accept(); conns.append(c)  # accept, never answer\n"
+    )
+    out = tmp_path / "r" / "results.json"
+    main(["--cases", str(root), "run", "--target-cmd", f"{sys.executable} {server} {{port}}", "--results", str(out),
+          "-q", "--no-report", "--timeout-scale", "0.1", "-k", "mini-echo"])
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["outcome"] == "FAIL" and "no handshake response within 1 s" in result["reason"]
+    assert result["duration_ms"] < 5000
