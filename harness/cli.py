@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import shlex
+import signal
 import sys
+import threading
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -86,7 +88,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             disable=args.quiet,
         ) as progress:
             task = progress.add_task("running", total=len(pairs))
+            previous = None
             for case, session in pairs:
+                if previous is not None and previous is not session:
+                    previous.stop()  # one target process at a time
+                previous = session
                 progress.update(task, description=f"{session.name} {case.id}")
                 writer.add_target(session.info())
                 result = run_case(
@@ -280,8 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # same clean stop as Ctrl-C: results kept, targets stopped
     code: int = args.func(args)
     return code
 

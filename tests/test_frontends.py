@@ -268,3 +268,27 @@ def test_hanging_target_is_fail_within_the_timeout(tmp_path: Path) -> None:
     (result,) = json.loads(out.read_text())["results"]
     assert result["outcome"] == "FAIL" and "no handshake response within 1 s" in result["reason"]
     assert result["duration_ms"] < 5000
+
+
+def test_sigterm_keeps_results_and_leaves_no_target_running(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    out = tmp_path / "r" / "results.json"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "--cases", str(CASES), "run", "--target-cmd",
+                             broken_cmd(), "--results", str(out), "-q", "--no-report"], cwd=ROOT)
+    lines = out.with_suffix(".jsonl")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not lines.exists() or lines.read_text().count('"result"') < 3):
+        time.sleep(0.1)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the target should be running"
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=20) == 130
+    assert len(json.loads(out.read_text())["results"]) >= 3
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import ipaddress
 import os
 import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -113,6 +115,16 @@ class UrlRunner(Runner):
 
 
 _live: weakref.WeakSet[ProcessRunner] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the target gets SIGTERM when the harness dies, even by SIGKILL, so nothing is left behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 @atexit.register
@@ -183,6 +195,7 @@ class ProcessRunner(Runner):
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             raise TargetUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc
