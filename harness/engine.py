@@ -61,6 +61,17 @@ def applies(case: Case, session: TargetSession) -> bool:
     return case.model.role in (session.role, "both")
 
 
+def unmet_requirements(case: Case, session: TargetSession) -> str | None:
+    """Why the target's declared policies cannot support this case (UNIMPLEMENTED), or None."""
+    req, pol = case.model.requires, session.policies
+    lacking = [p for p in req.subprotocols if p not in pol.subprotocols]
+    if lacking:
+        return f"target declares no support for subprotocol(s) {', '.join(lacking)} (policies.subprotocols)"
+    if req.permessage_deflate and not pol.permessage_deflate:
+        return "target does not enable permessage-deflate (policies.permessage_deflate)"
+    return None
+
+
 def run_case(
     case: Case,
     session: TargetSession,
@@ -78,6 +89,10 @@ def run_case(
         result = CaseResult(
             case, session.name, Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0], 0.0, log=str(exc)
         )
+        return _finish(result, session, trace_dir)
+    missing = unmet_requirements(case, session)
+    if missing:
+        result = CaseResult(case, session.name, Outcome.UNIMPLEMENTED, missing, 0.0)
         return _finish(result, session, trace_dir)
     mark = session.runner.log_mark()
     timeout = case.model.timeout * timeout_scale

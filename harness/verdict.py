@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.model.payloads import resolve
-from harness.model.schema import Expect
+from harness.model.schema import Expect, HandshakeExpect
 from harness.peer.client import expected_counts
 from harness.peer.observed import Observed
 
@@ -136,10 +136,76 @@ def judge(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
     return verdict
 
 
+def _status_matches(status: int | None, specs: list[int | str]) -> bool:
+    if status is None:
+        return False
+    return any(status == s if isinstance(s, int) else str(status)[0] == s[0] for s in specs)
+
+
+def _status_list(specs: list[int | str]) -> str:
+    return " or ".join(str(s) for s in specs)
+
+
+def _judge_handshake(hx: HandshakeExpect, obs: Observed) -> Verdict | None:
+    """The response against a case's handshake expectation; None when the exchange goes on (101)."""
+    head = obs.response
+    if head is None:
+        if obs.response_dropped:
+            why = "server closed TCP without any HTTP response (§4.2.1: it returns an error code such as 400)"
+            grade = {"fail": Outcome.FAIL, "non-strict": Outcome.NON_STRICT, "pass": Outcome.PASS}[hx.drop]
+            return Verdict(grade, why)
+        return Verdict(Outcome.FAIL, f"no usable handshake response: {obs.handshake_error}")
+    status = head.status
+    note = None
+    if not _status_matches(status, hx.status):
+        if not _status_matches(status, hx.non_strict_status):
+            expected = _status_list(hx.status)
+            return Verdict(Outcome.FAIL, f"status {status} ({head.start_line!r}), expected {expected}")
+        note = f"status {status}, {_status_list(hx.status)} recommended"
+    for name, value in hx.headers.items():
+        present = head.get_all(name)
+        if value is None and present:
+            return Verdict(Outcome.FAIL, f"response has {name}: {', '.join(present)!r}; it must be absent")
+        if value is not None:
+            tokens = [t.strip().lower() for t in value.split(",")]
+            if not set(tokens) <= set(head.tokens(name)):
+                shown = ", ".join(present) if present else "no such header"
+                return Verdict(Outcome.FAIL, f"response {name} is {shown!r}, expected {value!r}")
+    if "protocol" in hx.model_fields_set:
+        chosen = head.get_all("Sec-WebSocket-Protocol")
+        selected = chosen[0].strip() if chosen else None
+        if selected != hx.protocol:
+            want = repr(hx.protocol) if hx.protocol else "no subprotocol"
+            offered = obs.offered_protocols
+            return Verdict(Outcome.FAIL, f"server selected {selected!r}, expected {want} (offered {offered})")
+    if hx.extensions == "none" and head.get_all("Sec-WebSocket-Extensions"):
+        return Verdict(Outcome.FAIL, f"server accepted {head.get('Sec-WebSocket-Extensions')!r}; "
+                       "no offered extension was acceptable")
+    if status == 101:
+        if not obs.handshake_ok:
+            return Verdict(Outcome.FAIL, f"invalid handshake response: {obs.handshake_error}")
+        return Verdict(Outcome.NON_STRICT, note) if note else None
+    if note:
+        return Verdict(Outcome.NON_STRICT, note)
+    return Verdict(Outcome.PASS, f"status {status} ({head.start_line!r}), as expected")
+
+
 def _judge_strict(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
     fail = Outcome.FAIL
+    if expect.handshake is not None:
+        early = _judge_handshake(expect.handshake, obs)
+        if early is not None and (early.outcome is not Outcome.NON_STRICT or not obs.handshake_ok):
+            return early
+        if early is not None:  # NON-STRICT handshake, usable connection: a worse frame verdict wins
+            rest = _judge_frames(expect, obs, data_dir)
+            return rest if rest.outcome is not Outcome.PASS else early
     if not obs.handshake_ok:
         return Verdict(fail, f"opening handshake failed: {obs.handshake_error}")
+    return _judge_frames(expect, obs, data_dir)
+
+
+def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
+    fail = Outcome.FAIL
     if obs.violations:
         return Verdict(fail, f"target sent an invalid frame: {obs.violations[0]}")
     if obs.unmet:

@@ -160,7 +160,12 @@ class Repeat(_Strict):
 
 
 class HandshakeSpec(Chopping):
-    """Overrides for the opening handshake request (the default one is always valid)."""
+    """Overrides for the opening handshake request (the default one is always valid).
+
+    ``add_headers`` appends lines after the defaults (so a default name there is a duplicate; remove
+    it first to replace it); a value may be a payload spec, to build an 8 KiB header. ``with_frames``
+    are written in the same TCP write as the request, before any response is read.
+    """
 
     path: str = "/"
     method: str = "GET"
@@ -169,9 +174,10 @@ class HandshakeSpec(Chopping):
     version: str | None = None
     protocols: list[str] | None = None
     extensions: list[str] | None = None
-    add_headers: list[tuple[str, str]] = []
+    add_headers: list[tuple[str, str | PayloadObj]] = []
     remove_headers: list[str] = []
     raw: Payload | None = None
+    with_frames: list[Step] = []
 
 
 STEP_KINDS = (
@@ -240,6 +246,33 @@ class ExpectedMessage(_Strict):
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
+StatusSpec = Annotated[int, Field(ge=100, le=599)] | Annotated[str, Field(pattern=r"^[1-5]xx$")]
+
+
+class HandshakeExpect(_Strict):
+    """What the server's handshake response must be.
+
+    ``status`` lists acceptable codes ("4xx" for a class); ``non_strict_status`` codes that are allowed
+    but not what the RFC recommends. ``headers`` maps a name to tokens the response must carry (a
+    comma-separated list, compared case-insensitively, others may be present too), or to null when
+    the header must be absent.
+    ``protocol`` is the subprotocol that must be selected (null: none); ``extensions`` is ``none``
+    (no extension may be accepted) or ``legal`` (anything accepted must answer an offer legally).
+    ``drop`` grades a server that closes TCP without any response.
+    """
+
+    status: list[StatusSpec] = [101]
+    non_strict_status: list[StatusSpec] = []
+    headers: dict[str, str | None] = {}
+    protocol: str | None = None
+    extensions: Literal["none", "legal"] | None = None
+    drop: Literal["fail", "non-strict", "pass"] = "fail"
+
+    @property
+    def accepts_101(self) -> bool:
+        return any(s in (101, "1xx") for s in self.status)
+
+
 class Expect(_Strict):
     """The end state. Defaults: every message and ping echoed, then a clean closing handshake."""
 
@@ -250,6 +283,7 @@ class Expect(_Strict):
     fail_fast: bool = False
     close: list[Annotated[int, Field(ge=0, le=65535)]] | None = None
     grade: Literal["strict", "informational"] = "strict"
+    handshake: HandshakeExpect | None = None
     too_big: Literal["fail", "informational"] = "fail"
 
     @model_validator(mode="after")
@@ -272,6 +306,13 @@ class Expect(_Strict):
         return [] if self.fail is True else list(self.fail)
 
 
+class Requirements(_Strict):
+    """Target policies a case depends on; a target without them gets UNIMPLEMENTED, not FAIL."""
+
+    subprotocols: list[str] = []
+    permessage_deflate: bool = False
+
+
 class CaseModel(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
     title: str
@@ -281,6 +322,7 @@ class CaseModel(_Strict):
     autobahn: str | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     params: dict[str, list[Any]] | list[dict[str, Any]] | None = None
+    requires: Requirements = Requirements()
     steps: list[Step] = []
     expect: Expect = Expect()
 
@@ -300,6 +342,7 @@ class CaseFileModel(_Strict):
     cases: list[dict[str, Any]]
 
 
+HandshakeSpec.model_rebuild()
 Batch.model_rebuild()
 Repeat.model_rebuild()
 Step.model_rebuild()

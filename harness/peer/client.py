@@ -19,6 +19,7 @@ from harness.peer.connection import PeerConnection
 from harness.peer.observed import Observed, parse_close
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
+from harness.wire import extensions as ext
 from harness.wire import handshake as hs
 from harness.wire.frames import Opcode, build_frame, close_payload
 
@@ -66,26 +67,56 @@ def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Pa
     if spec.extensions:
         headers.append(("Sec-WebSocket-Extensions", ", ".join(spec.extensions)))
     removed = {name.lower() for name in spec.remove_headers}
-    headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
+    headers = [(k, v) for k, v in headers if k.lower() not in removed]
+    for name, value in spec.add_headers:
+        text = value if isinstance(value, str) else resolve(value, data_dir).decode("latin-1")
+        headers.append((name, text))
     path = spec.path if spec.path != "/" else endpoint.path
     return hs.build_request(
         endpoint.authority, path, method=spec.method, http_version=spec.http_version, headers=headers
     ), key
 
 
-def check_response(head: hs.HttpHead, key: str) -> str | None:
-    """Why a server's handshake response is not a valid acceptance (§4.1, §4.2.2), or None."""
+def offered_protocols(request: hs.HttpHead) -> list[str]:
+    return [t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
+
+
+def check_response(head: hs.HttpHead, key: str, request: hs.HttpHead) -> str | None:
+    """Why a server's handshake response is not a valid acceptance (§4.1, §4.2.2, §9.1), or None.
+
+    These are the checks a client MUST make, so a server failing one is wrong whatever the case.
+    """
     if head.status != 101:
         return f"status {head.status} ({head.start_line!r}), expected 101"
     if "websocket" not in head.tokens("Upgrade"):
-        return f"Upgrade header is {head.get('Upgrade')!r}, expected 'websocket'"
+        return f"Upgrade header is {head.get('Upgrade')!r}, expected 'websocket' (§4.2.2)"
     if "upgrade" not in head.tokens("Connection"):
-        return f"Connection header is {head.get('Connection')!r}, expected the 'upgrade' token"
+        return f"Connection header is {head.get('Connection')!r}, expected the 'upgrade' token (§4.2.2)"
     accepts = head.get_all("Sec-WebSocket-Accept")
     if len(accepts) != 1:
-        return f"{len(accepts)} Sec-WebSocket-Accept headers, expected exactly one"
+        return f"{len(accepts)} Sec-WebSocket-Accept headers, expected exactly one (§4.1)"
     if accepts[0] != hs.accept_value(key):
-        return f"Sec-WebSocket-Accept is {accepts[0]!r}, expected {hs.accept_value(key)!r}"
+        return f"Sec-WebSocket-Accept is {accepts[0]!r}, expected {hs.accept_value(key)!r} (§4.2.2)"
+    offered = offered_protocols(request)
+    chosen = head.get_all("Sec-WebSocket-Protocol")
+    if len(chosen) > 1 or (chosen and "," in chosen[0]):
+        return f"Sec-WebSocket-Protocol {chosen!r}: a server selects at most one subprotocol (§4.2.2)"
+    if chosen and chosen[0].strip() not in offered:
+        return f"selected subprotocol {chosen[0]!r} was not offered (offered: {offered}) (§4.1)"
+    offers = ext.parse(request.get_all("Sec-WebSocket-Extensions"))
+    accepted = ext.parse(head.get_all("Sec-WebSocket-Extensions"))
+    offered_names = {o.name for o in offers}
+    seen: set[str] = set()
+    for e in accepted:
+        if e.name not in offered_names:
+            return f"extension {e.name!r} accepted but not offered (§9.1)"
+        if e.name in seen:
+            return f"extension {e.name!r} accepted twice (§9.1)"
+        seen.add(e.name)
+        if e.name == ext.PMD:
+            problem = ext.response_problem(e, offers)
+            if problem:
+                return f"illegal permessage-deflate response: {problem}"
     return None
 
 
@@ -125,31 +156,37 @@ async def run_client_case(
         obs.handshake_error = f"cannot connect to {endpoint.authority}: {exc!r}"
         return obs, trace
     conn = PeerConnection(reader, writer, trace, obs, we_mask=True)
+    runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
     try:
         request, key = build_handshake(hs_spec, endpoint, data_dir)
         trace.handshake_request = request.decode("latin-1")
         trace.note("out", "handshake-request", length=len(request))
+        end = hs.find_head_end(request)
+        request_head = hs.parse_head(request[:end] if end > 0 else request)
+        obs.offered_protocols = offered_protocols(request_head)
+        frames = b"".join(runner.encode(s) for s in hs_spec.with_frames) if hs_spec else b""
         chop = hs_spec.chop if hs_spec else None
-        await conn.write(request, chop=chop, delay=hs_spec.delay if hs_spec else 0.0)
+        await conn.write(request + frames, chop=chop, delay=hs_spec.delay if hs_spec else 0.0)
         try:
             raw_head, rest = await _read_head(reader, timeout)
         except TimeoutError:
             obs.handshake_error = f"no handshake response within {timeout:g} s"
             return obs, trace
         except (ConnectionError, OSError, ValueError) as exc:
+            obs.response_dropped = isinstance(exc, ConnectionError) and "after 0 bytes" in str(exc)
             obs.handshake_error = str(exc)
             return obs, trace
         head = hs.parse_head(raw_head)
+        obs.response = head
         trace.handshake_response = raw_head.decode("latin-1")
         trace.note("in", "handshake-response", status=head.status)
         obs.handshake_status = head.status
-        obs.handshake_error = check_response(head, key)
+        obs.handshake_error = check_response(head, key, request_head)
         if obs.handshake_error is not None:
             return obs, trace
         obs.handshake_ok = True
         conn.start(rest)
         conn.set_budget(timeout)
-        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
         await runner.run(steps)
         await finish(conn, model.expect, timeout)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from harness.wire.handshake import HttpHead
 from harness.wire.utf8 import Utf8Validator
 
 VALID_CLOSE_CODES = frozenset([*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)])
@@ -91,6 +92,9 @@ class Observed:
     handshake_ok: bool = False
     handshake_error: str | None = None
     handshake_status: int | None = None
+    response: HttpHead | None = None
+    response_dropped: bool = False  # TCP closed before any response byte
+    offered_protocols: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     pongs: list[bytes] = field(default_factory=list)
     close: CloseInfo | None = None
