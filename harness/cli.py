@@ -46,8 +46,9 @@ def _cases_or_exit(root: Path) -> list[Case]:
     return cases
 
 
-def _select(cases: list[Case], patterns: list[str], families: list[str], tags: list[str],
-            autobahn_only: bool = False) -> list[Case]:
+def _select(
+    cases: list[Case], patterns: list[str], families: list[str], tags: list[str], autobahn_only: bool = False
+) -> list[Case]:
     out = [c for c in cases if c.model.autobahn] if autobahn_only else cases
     if families:
         out = [c for c in out if c.family in families]
@@ -180,7 +181,7 @@ def cmd_cases_autobahn(args: argparse.Namespace) -> int:
     ids = autobahn_ids(args.ids)
     missing = [ab for ab, found in coverage(cases, ids).items() if not found]
     if args.write:
-        comparison = args.comparison.read_text(encoding="utf-8") if args.comparison else ""
+        comparison = args.comparison.read_text(encoding="utf-8") if args.comparison.is_file() else ""
         args.write.write_text(render_markdown(cases, ids, comparison), encoding="utf-8")
         console.print(f"wrote {args.write}")
     console.print(f"{len(ids) - len(missing)} of {len(ids)} Autobahn cases covered")
@@ -270,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab = cases_sub.add_parser("autobahn", help="Autobahn|Testsuite coverage (categories 1-7, 9, 10)")
     ab.add_argument("--ids", type=Path, default=Path("docs/autobahn-case-ids.txt"))
     ab.add_argument("--write", type=Path, help="write the coverage table (markdown) here")
-    ab.add_argument("--comparison", type=Path, help="markdown appended to the table (oracle comparison)")
+    ab.add_argument("--comparison", type=Path, default=Path("docs/autobahn-comparison.md"),
+                    help="markdown appended to the table (the oracle comparison), if the file exists")
     ab.set_defaults(func=cmd_cases_autobahn)
 
     targets = sub.add_parser("targets", help="list targets")

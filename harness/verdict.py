@@ -42,6 +42,12 @@ def _codes(codes: list[int]) -> str:
     return " or ".join("no code" if c == 1005 else str(c) for c in codes)
 
 
+def _reason(reason: bytes) -> str:
+    """A close reason for a verdict line, shown only when there is one."""
+    text = reason.decode("utf-8", "replace").strip()
+    return f" ({text[:60]!r})" if text else ""
+
+
 def _code(code: int | None) -> int:
     """A close frame without a status code counts as 1005, the code its receiver reports (§7.1.5)."""
     return 1005 if code is None else code
@@ -179,8 +185,10 @@ def _judge_handshake(hx: HandshakeExpect, obs: Observed) -> Verdict | None:
             offered = obs.offered_protocols
             return Verdict(Outcome.FAIL, f"server selected {selected!r}, expected {want} (offered {offered})")
     if hx.extensions == "none" and head.get_all("Sec-WebSocket-Extensions"):
-        return Verdict(Outcome.FAIL, f"server accepted {head.get('Sec-WebSocket-Extensions')!r}; "
-                       "no offered extension was acceptable")
+        return Verdict(
+            Outcome.FAIL,
+            f"server accepted {head.get('Sec-WebSocket-Extensions')!r}; no offered extension was acceptable",
+        )
     if status == 101:
         if not obs.handshake_ok:
             return Verdict(Outcome.FAIL, f"invalid handshake response: {obs.handshake_error}")
@@ -232,7 +240,9 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
         close = obs.close
         if codes and close is not None and _code(close.code) not in codes:
             got = close.code if close.code is not None else "a close frame without code"
-            return Verdict(Outcome.NON_STRICT, f"expected {wanted}; target failed the connection with {got}")
+            return Verdict(
+                Outcome.NON_STRICT, f"expected {wanted}; target closed with {got}{_reason(close.reason)}"
+            )
         if expect.fail_fast and obs.failed_at_checkpoint is False:
             return Verdict(
                 Outcome.NON_STRICT,
@@ -242,8 +252,8 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
     if expect.too_big == "informational" and obs.target_failed and obs.close and obs.close.code == 1009:
         return Verdict(
             Outcome.INFORMATIONAL,
-            "target refused with 1009 (its own size limit, which RFC 6455 "
-            f"§10.4 allows) after {len(obs.messages)} message(s)",
+            f"target refused with 1009{_reason(obs.close.reason)} after {len(obs.messages)} message(s): "
+            "an implementation limit, which RFC 6455 §10.4 allows",
         )
     if problem:
         return Verdict(fail, f"{problem}; {_describe_end(obs)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import sys
 from pathlib import Path
@@ -39,9 +40,23 @@ DEFECTS = {
     "corrupt-large": "flips one byte of echoes over 60 000 bytes (data corruption)",
     "drop-after-100": "stops echoing after 100 messages (data loss)",
     "mask-frames": "masks the frames it sends (§5.1: servers MUST NOT)",
+    "wrong-accept": "answers with a wrong Sec-WebSocket-Accept value (§4.2.2)",
+    "unoffered-subprotocol": "selects 'chat' even when the client did not offer it (§4.2.2)",
+    "no-version-check": "accepts any Sec-WebSocket-Version (§4.2.2)",
+    "version-400": "rejects unsupported versions with 400 and no Sec-WebSocket-Version header (§4.2.2)",
+    "duplicate-accept": "sends the Sec-WebSocket-Accept header twice (§4.1)",
 }
 
+SUBPROTOCOLS = ["chat", "superchat"]
+
 MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        return False
 
 
 class Server:
@@ -58,12 +73,9 @@ class Server:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        request = hs.parse_head(head)
-        key = request.get("Sec-WebSocket-Key") or ""
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {hs.accept_value(key)}\r\n\r\n".encode()
-        )
+        if not self._handshake(hs.parse_head(head), writer):
+            await writer.drain()
+            return
         parser = FrameParser(expect_masked=self.defect != "accept-unmasked")
         message: bytearray | None = None
         opcode = 0
@@ -146,6 +158,53 @@ class Server:
                         if not (d == "drop-after-100" and echoed > 100):
                             send(opcode, payload)
             await writer.drain()
+
+    def _handshake(self, request: hs.HttpHead, writer: asyncio.StreamWriter) -> bool:
+        """A strict server handshake (§4.2.1, §4.2.2) unless a defect says otherwise."""
+        d = self.defect
+        key = request.get("Sec-WebSocket-Key") or ""
+        parts = request.start_line.split(" ")
+        versions = request.get_all("Sec-WebSocket-Version")
+        bad_request = (
+            len(parts) != 3
+            or parts[0] != "GET"
+            or parts[2] != "HTTP/1.1"
+            or not request.get("Host")
+            or "websocket" not in request.tokens("Upgrade")
+            or "upgrade" not in request.tokens("Connection")
+            or len(request.get_all("Sec-WebSocket-Key")) != 1
+            or not _valid_key(key)
+        )
+        if bad_request:
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return False
+        if versions != ["13"] and d != "no-version-check":
+            if d == "version-400":
+                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            else:
+                writer.write(
+                    b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
+                )
+            return False
+        offered = [
+            t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
+        ]
+        chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
+        if d == "unoffered-subprotocol":
+            chosen = "chat"
+        accept = hs.accept_value(key) if d != "wrong-accept" else hs.accept_value(key + "x")
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {accept}",
+        ]
+        if d == "duplicate-accept":
+            lines.append(f"Sec-WebSocket-Accept: {accept}")
+        if chosen:
+            lines.append(f"Sec-WebSocket-Protocol: {chosen}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return True
 
     async def _close(
         self, body: bytes, send, writer: asyncio.StreamWriter, reader: asyncio.StreamReader

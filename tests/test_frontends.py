@@ -246,10 +246,8 @@ def test_autobahn_coverage_is_complete_and_current() -> None:
     missing = [ab for ab, found in coverage(cases, ids).items() if not found]
     assert not missing, f"Autobahn cases without an equivalent: {missing}"
     doc = (ROOT / "docs" / "autobahn-coverage.md").read_text()
-    table = render_markdown(cases, ids)
-    assert doc.startswith(table.rstrip("\n")), (
-        "docs/autobahn-coverage.md is stale: run wsconform cases autobahn --write"
-    )
+    table = render_markdown(cases, ids, (ROOT / "docs" / "autobahn-comparison.md").read_text())
+    assert doc == table, "docs/autobahn-coverage.md is stale: run wsconform cases autobahn --write"
 
 
 def test_hanging_target_is_fail_within_the_timeout(tmp_path: Path) -> None:
@@ -263,8 +261,23 @@ def test_hanging_target_is_fail_within_the_timeout(tmp_path: Path) -> None:
         "    c, _ = s.accept(); conns.append(c)  # accept, never answer\n"
     )
     out = tmp_path / "r" / "results.json"
-    main(["--cases", str(root), "run", "--target-cmd", f"{sys.executable} {server} {{port}}", "--results", str(out),
-          "-q", "--no-report", "--timeout-scale", "0.1", "-k", "mini-echo"])
+    main(
+        [
+            "--cases",
+            str(root),
+            "run",
+            "--target-cmd",
+            f"{sys.executable} {server} {{port}}",
+            "--results",
+            str(out),
+            "-q",
+            "--no-report",
+            "--timeout-scale",
+            "0.1",
+            "-k",
+            "mini-echo",
+        ]
+    )
     (result,) = json.loads(out.read_text())["results"]
     assert result["outcome"] == "FAIL" and "no handshake response within 1 s" in result["reason"]
     assert result["duration_ms"] < 5000
@@ -279,8 +292,23 @@ def test_sigterm_keeps_results_and_leaves_no_target_running(tmp_path: Path) -> N
     import psutil
 
     out = tmp_path / "r" / "results.json"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "--cases", str(CASES), "run", "--target-cmd",
-                             broken_cmd(), "--results", str(out), "-q", "--no-report"], cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "--cases",
+            str(CASES),
+            "run",
+            "--target-cmd",
+            broken_cmd(),
+            "--results",
+            str(out),
+            "-q",
+            "--no-report",
+        ],
+        cwd=ROOT,
+    )
     lines = out.with_suffix(".jsonl")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not lines.exists() or lines.read_text().count('"result"') < 3):
@@ -290,5 +318,5 @@ def test_sigterm_keeps_results_and_leaves_no_target_running(tmp_path: Path) -> N
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=20) == 130
     assert len(json.loads(out.read_text())["results"]) >= 3
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive

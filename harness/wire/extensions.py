@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PMD = "permessage-deflate"
-PMD_PARAMS = {"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
-              "client_max_window_bits"}
+PMD_PARAMS = {
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+}
 
 
 @dataclass(slots=True)
