@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,7 +41,7 @@ OUTCOME_STYLE = {
 def _cases_or_exit(root: Path) -> list[Case]:
     cases, errors = load_all(root)
     for err in errors:
-        console.print(f"[red]error[/red] {err}")
+        console.print(f"[red]error[/red] {escape(str(err))}")
     if errors:
         sys.exit(2)
     return cases
@@ -126,12 +127,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(failures) > 50:
         console.print(f"… and {len(failures) - 50} more")
     console.print(f"results: {results_path} ({len(doc['results'])} results)")
+    report_dir = args.report.resolve() if args.report else out_dir
     if not args.no_report:
         from harness.report.render import render
 
-        report_dir = args.report.resolve() if args.report else out_dir
         index = render(doc, report_dir, base=out_dir)
         console.print(f"report: {index}")
+    from harness.report.exports import write_exports
+
+    for path in write_exports(
+        doc,
+        base=out_dir,
+        report_dir=report_dir,
+        junitxml=args.junitxml,
+        markdown=args.markdown,
+        autobahn_index=args.autobahn_index,
+        strict=args.ws_strict,
+    ):
+        console.print(f"wrote {path}")
     if interrupted:
         return 130
     return 1 if failures else 0
@@ -211,12 +224,53 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.render import merge, render
+    from harness.report.diff import compare
+    from harness.report.exports import write_exports
+    from harness.report.model import load_many
+    from harness.report.render import render
 
-    docs = [load(p) for p in args.results]
-    index = render(merge(docs), args.output, base=args.results[0].resolve().parent)
+    try:
+        doc = load_many(args.results)
+        baseline = load(args.baseline) if args.baseline else None  # outcomes only: no trace paths
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return 2
+    output: Path = args.output.resolve()
+    index = render(doc, output, baseline=baseline)
     console.print(f"report: {index}")
+    for path in write_exports(
+        doc,
+        base=Path.cwd(),
+        report_dir=output,
+        junitxml=args.junitxml,
+        markdown=args.markdown,
+        autobahn_index=args.autobahn_index,
+        strict=args.ws_strict,
+        diff=compare(baseline, doc) if baseline is not None else None,
+    ):
+        console.print(f"wrote {path}")
     return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from harness.report.diff import compare, print_diff
+
+    try:
+        old, new = load(args.old), load(args.new)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return 2
+    diff = compare(old, new)
+    print_diff(diff, console)
+    return 1 if diff.regressions else 0
+
+
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--junitxml", type=Path, metavar="PATH", help="also write JUnit XML here")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write a Markdown summary here")
+    parser.add_argument(
+        "--autobahn-index", type=Path, metavar="PATH", help="also write an Autobahn-shaped index.json here"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout-scale", type=float, default=1.0)
     run.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _export_options(run)
     run.set_defaults(func=cmd_run)
 
     cases = sub.add_parser("cases", help="validate or list cases")
@@ -271,8 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     ab = cases_sub.add_parser("autobahn", help="Autobahn|Testsuite coverage (categories 1-7, 9, 10)")
     ab.add_argument("--ids", type=Path, default=Path("docs/autobahn-case-ids.txt"))
     ab.add_argument("--write", type=Path, help="write the coverage table (markdown) here")
-    ab.add_argument("--comparison", type=Path, default=Path("docs/autobahn-comparison.md"),
-                    help="markdown appended to the table (the oracle comparison), if the file exists")
+    ab.add_argument(
+        "--comparison",
+        type=Path,
+        default=Path("docs/autobahn-comparison.md"),
+        help="markdown appended to the table (the oracle comparison), if the file exists",
+    )
     ab.set_defaults(func=cmd_cases_autobahn)
 
     targets = sub.add_parser("targets", help="list targets")
@@ -281,10 +340,22 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_targets_list
     )
 
-    report = sub.add_parser("report", help="render HTML from one or more results files")
-    report.add_argument("results", type=Path, nargs="+")
+    report = sub.add_parser("report", help="render HTML from one or more results files (later files win)")
+    report.add_argument("results", type=Path, nargs="+", help="results.json (or an interrupted run's .jsonl)")
     report.add_argument("-o", "--output", type=Path, default=Path("reports/report"))
+    report.add_argument(
+        "--baseline", type=Path, metavar="OLD", help="results to compare with: regressions, fixes, new cases"
+    )
+    report.add_argument(
+        "--ws-strict", action="store_true", help="NON-STRICT counts as a failure in the JUnit XML"
+    )
+    _export_options(report)
     report.set_defaults(func=cmd_report)
+
+    diff = sub.add_parser("diff", help="compare two results files; exit 1 on any regression")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.set_defaults(func=cmd_diff)
     return parser
 
 

@@ -157,12 +157,17 @@ def _judge_handshake(hx: HandshakeExpect, obs: Observed) -> Verdict | None:
     head = obs.response
     if head is None:
         if obs.response_dropped:
-            why = "server closed TCP without any HTTP response (§4.2.1: it returns an error code such as 400)"
             grade = {"fail": Outcome.FAIL, "non-strict": Outcome.NON_STRICT, "pass": Outcome.PASS}[hx.drop]
+            why = "server closed TCP without any HTTP response"
+            if grade is not Outcome.PASS:
+                why += " (§4.2.1: it returns an error code such as 400)"
             return Verdict(grade, why)
         return Verdict(Outcome.FAIL, f"no usable handshake response: {obs.handshake_error}")
     status = head.status
     note = None
+    accepting = _status_matches(101, hx.status) or _status_matches(101, hx.non_strict_status)
+    if status == 101 and not obs.handshake_ok and accepting:  # what every client MUST check comes first
+        return Verdict(Outcome.FAIL, f"invalid handshake response: {obs.handshake_error}")
     if not _status_matches(status, hx.status):
         if not _status_matches(status, hx.non_strict_status):
             expected = _status_list(hx.status)
@@ -177,21 +182,21 @@ def _judge_handshake(hx: HandshakeExpect, obs: Observed) -> Verdict | None:
             if not set(tokens) <= set(head.tokens(name)):
                 shown = ", ".join(present) if present else "no such header"
                 return Verdict(Outcome.FAIL, f"response {name} is {shown!r}, expected {value!r}")
-    if "protocol" in hx.model_fields_set:
+    if "protocol" in hx.model_fields_set and status == 101:
         chosen = head.get_all("Sec-WebSocket-Protocol")
         selected = chosen[0].strip() if chosen else None
         if selected != hx.protocol:
             want = repr(hx.protocol) if hx.protocol else "no subprotocol"
-            offered = obs.offered_protocols
-            return Verdict(Outcome.FAIL, f"server selected {selected!r}, expected {want} (offered {offered})")
+            why = f"server selected {selected!r}, expected {want} (offered {obs.offered_protocols})"
+            if selected not in hx.non_strict_protocols:
+                return Verdict(Outcome.FAIL, why)
+            note = f"{note}; {why}" if note else why
     if hx.extensions == "none" and head.get_all("Sec-WebSocket-Extensions"):
         return Verdict(
             Outcome.FAIL,
             f"server accepted {head.get('Sec-WebSocket-Extensions')!r}; no offered extension was acceptable",
         )
     if status == 101:
-        if not obs.handshake_ok:
-            return Verdict(Outcome.FAIL, f"invalid handshake response: {obs.handshake_error}")
         return Verdict(Outcome.NON_STRICT, note) if note else None
     if note:
         return Verdict(Outcome.NON_STRICT, note)

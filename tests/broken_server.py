@@ -45,6 +45,7 @@ DEFECTS = {
     "no-version-check": "accepts any Sec-WebSocket-Version (§4.2.2)",
     "version-400": "rejects unsupported versions with 400 and no Sec-WebSocket-Version header (§4.2.2)",
     "duplicate-accept": "sends the Sec-WebSocket-Accept header twice (§4.1)",
+    "echo-extensions": "accepts every offered extension by echoing the offer (§4.2.2, §9.1)",
 }
 
 SUBPROTOCOLS = ["chat", "superchat"]
@@ -203,6 +204,9 @@ class Server:
             lines.append(f"Sec-WebSocket-Accept: {accept}")
         if chosen:
             lines.append(f"Sec-WebSocket-Protocol: {chosen}")
+        offers = request.get_all("Sec-WebSocket-Extensions")
+        if d == "echo-extensions" and offers:
+            lines.append(f"Sec-WebSocket-Extensions: {offers[0]}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         return True
 

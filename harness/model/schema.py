@@ -256,7 +256,8 @@ class HandshakeExpect(_Strict):
     but not what the RFC recommends. ``headers`` maps a name to tokens the response must carry (a
     comma-separated list, compared case-insensitively, others may be present too), or to null when
     the header must be absent.
-    ``protocol`` is the subprotocol that must be selected (null: none); ``extensions`` is ``none``
+    ``protocol`` is the subprotocol a 101 must select (null: none), ``non_strict_protocols`` other
+    selections the RFC allows but the adapter contract does not prefer; ``extensions`` is ``none``
     (no extension may be accepted) or ``legal`` (anything accepted must answer an offer legally).
     ``drop`` grades a server that closes TCP without any response.
     """
@@ -265,6 +266,7 @@ class HandshakeExpect(_Strict):
     non_strict_status: list[StatusSpec] = []
     headers: dict[str, str | None] = {}
     protocol: str | None = None
+    non_strict_protocols: list[str | None] = []
     extensions: Literal["none", "legal"] | None = None
     drop: Literal["fail", "non-strict", "pass"] = "fail"
 

@@ -109,7 +109,7 @@ def check_response(head: hs.HttpHead, key: str, request: hs.HttpHead) -> str | N
     seen: set[str] = set()
     for e in accepted:
         if e.name not in offered_names:
-            return f"extension {e.name!r} accepted but not offered (§9.1)"
+            return f"extension {e.name!r} accepted but not offered (§4.2.2: not listed by the client)"
         if e.name in seen:
             return f"extension {e.name!r} accepted twice (§9.1)"
         seen.add(e.name)
@@ -133,7 +133,10 @@ async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[byte
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise TimeoutError
-        chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), remaining)
+        except ConnectionResetError:
+            chunk = b""  # a reset is a drop too
         if not chunk:
             raise ConnectionError(f"connection closed after {len(buf)} bytes of response head")
         buf += chunk

@@ -72,8 +72,12 @@ def _split(text: str, sep: str) -> list[str]:
     return parts
 
 
+WINDOW_BITS = frozenset(str(n) for n in range(8, 16))
+
+
 def _window_bits(value: str | None) -> bool:
-    return value is not None and value.isdigit() and 8 <= int(value) <= 15 and value == str(int(value))
+    """RFC 7692 §7.1.2: a decimal integer 8..15 without leading zeros."""
+    return value in WINDOW_BITS
 
 
 def offer_problem(offer: Extension) -> str | None:

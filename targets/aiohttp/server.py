@@ -9,8 +9,8 @@ Why this adapter is shaped the way it is:
   - ``protocols`` from ``--subprotocols``; aiohttp itself picks the first
     protocol in the *client's* order that is in this list and omits the header
     when none matches, which is exactly the harness contract;
-  - ``compress=False`` disables permessage-deflate (aiohttp enables it by
-    default);
+  - ``compress=True`` (the default, spelled out): aiohttp negotiates
+    permessage-deflate when the client offers it;
   - ``max_msg_size`` from ``--max-size`` (aiohttp default is 4 MiB);
   - ``heartbeat=None`` (no server pings) and ``autoping=True`` (aiohttp
     answers pings with pongs itself); both are the defaults, spelled out.
@@ -69,7 +69,7 @@ async def echo(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         protocols=subprotocols,
         max_msg_size=request.app[MAX_SIZE],
-        compress=False,
+        compress=True,
         autoping=True,
         heartbeat=None,
     )

@@ -20,8 +20,12 @@ Why this adapter is shaped the way it is:
     (default 0 = unlimited), so the harness's size policy applies;
   - ``autoFragmentSize=0`` (the default, spelled out): echoes go out as one
     frame;
-  - ``perMessageCompressionAccept`` is left at its default, which refuses
-    every permessage-deflate offer, i.e. compression is off;
+  - ``perMessageCompressionAccept=accept_deflate``: the default refuses
+    every offer; this one accepts the first ``PerMessageDeflateOffer`` with
+    ``PerMessageDeflateOfferAccept(offer)`` and the library's defaults for
+    every other setting (Autobahn's documented pattern), so
+    permessage-deflate is negotiated when the client offers it. Parsing and
+    validating the offers stays Autobahn's;
   - ``allowNullOrigin=True``: this *is* the factory default, but
     ``setProtocolOptions()`` resets it to False whenever it is called without
     it, so it must be passed to keep the default;
@@ -49,6 +53,7 @@ from collections.abc import Sequence
 
 # autobahn.asyncio.websocket calls txaio.use_asyncio() itself on import.
 from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionRequest
 
 HOST = "127.0.0.1"
@@ -56,6 +61,14 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 SHUTDOWN_GRACE = 1.0  # seconds given to open connections to close on SIGTERM
 
 log = logging.getLogger("wsconform.target.autobahn")
+
+
+def accept_deflate(offers: Sequence[object]) -> PerMessageDeflateOfferAccept | None:
+    """Accept the client's first permessage-deflate offer with Autobahn's defaults."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)  # type: ignore[no-untyped-call]
+    return None
 
 
 class EchoProtocol(WebSocketServerProtocol):
@@ -112,6 +125,7 @@ async def run(args: argparse.Namespace) -> None:
         maxMessagePayloadSize=args.max_size,
         autoFragmentSize=0,
         allowNullOrigin=True,
+        perMessageCompressionAccept=accept_deflate,
     )
     server = await loop.create_server(factory, HOST, args.port)
     log.info("listening on %s:%d", HOST, args.port)

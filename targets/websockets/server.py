@@ -13,7 +13,11 @@ Why this adapter is shaped the way it is:
   preference order and rejects the handshake (HTTP 400) when the client offers
   none or none matches. The harness contract is "first protocol offered by the
   client that we support, otherwise no Sec-WebSocket-Protocol header".
-* ``compression=None`` disables permessage-deflate (enabled by default).
+* ``compression="deflate"`` (the library default, spelled out) enables
+  permessage-deflate with websockets' default server settings
+  (server_max_window_bits=12, client_max_window_bits=12, memLevel 5). It is
+  only negotiated when the client offers it; websockets picks the first
+  acceptable permessage-deflate offer and declines the others.
 * ``ping_interval=None`` disables keepalive pings (the default 20 s ping and
   20 s pong timeout could close a slow 60 s case).
 * ``max_size`` comes from ``--max-size`` (library default is 1 MiB).
@@ -98,7 +102,7 @@ async def run(args: argparse.Namespace) -> None:
         HOST,
         args.port,
         select_subprotocol=make_selector(split_subprotocols(args.subprotocols)),
-        compression=None,
+        compression="deflate",
         max_size=args.max_size,
         ping_interval=None,
     )

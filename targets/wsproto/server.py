@@ -6,10 +6,12 @@ describes, written with asyncio streams:
 
 * Bytes read from the socket go to ``receive_data`` (``None`` on EOF) and the
   resulting events are handled in order:
-  - ``Request`` -> ``AcceptConnection(subprotocol=...)`` choosing the first
-    protocol in the *client's* order that is in ``--subprotocols`` (None means
-    no Sec-WebSocket-Protocol header). No extensions are passed, so
-    permessage-deflate is off.
+  - ``Request`` -> ``AcceptConnection(subprotocol=..., extensions=[PerMessageDeflate()])``
+    choosing the first protocol in the *client's* order that is in
+    ``--subprotocols`` (None means no Sec-WebSocket-Protocol header). A fresh
+    ``PerMessageDeflate()`` with wsproto's defaults is passed per connection
+    (the object keeps per-connection state); wsproto matches it against the
+    client's offers itself, so permessage-deflate is only used when offered.
   - ``TextMessage`` / ``BytesMessage`` -> buffered until ``message_finished``,
     then echoed as one message of the same type. Each echo is written and
     drained before more input is processed, so order is kept.
@@ -51,6 +53,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 HOST = "127.0.0.1"
@@ -116,7 +119,8 @@ class EchoConnection:
         for event in self.ws.events():
             if isinstance(event, Request):
                 subprotocol = next((p for p in event.subprotocols if p in self.supported), None)
-                await self.send(self.ws.send(AcceptConnection(subprotocol=subprotocol)))
+                accept = AcceptConnection(subprotocol=subprotocol, extensions=[PerMessageDeflate()])
+                await self.send(self.ws.send(accept))
             elif isinstance(event, TextMessage):
                 self.text_parts.append(event.data)
                 if event.message_finished:

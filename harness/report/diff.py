@@ -1,0 +1,124 @@
+"""Baseline comparison: what got worse, what got fixed, what is new, between two results documents.
+
+Pairs are matched by (case, target). A *regression* is a pair that was not FAIL/ERROR and now is
+(PASS → FAIL is the common one; NON-STRICT → FAIL is just as much a break); a *fix* is the reverse.
+Moves within the bad side (FAIL ↔ ERROR) or within the good side (PASS ↔ NON-STRICT) are listed as
+other changes and never fail ``wsconform diff``. A target absent from the baseline is reported once,
+not as hundreds of new pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.report.model import BAD, page_of
+
+
+@dataclass(frozen=True)
+class Change:
+    case: str
+    target: str
+    family: str
+    old: str | None
+    new: str | None
+    reason: str
+    known: bool = False  # the new outcome is a deviation listed in expected.yaml
+
+    @property
+    def page(self) -> str:
+        return page_of(self.case, self.target)
+
+
+@dataclass
+class Diff:
+    regressions: list[Change] = field(default_factory=list)
+    fixes: list[Change] = field(default_factory=list)
+    new: list[Change] = field(default_factory=list)
+    removed: list[Change] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    new_targets: list[str] = field(default_factory=list)
+    removed_targets: list[str] = field(default_factory=list)
+
+    @property
+    def sections(self) -> list[tuple[str, str, list[Change]]]:
+        """(key, heading, changes), in the order people should read them."""
+        return [
+            ("regressions", "Regressions", self.regressions),
+            ("fixes", "Fixes", self.fixes),
+            ("new", "New cases", self.new),
+            ("changed", "Other outcome changes", self.changed),
+            ("removed", "No longer run", self.removed),
+        ]
+
+
+def _pairs(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["case"], r["target"]): r for r in doc["results"]}
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
+    before, after = _pairs(old), _pairs(new)
+    old_targets = {t for _, t in before}
+    new_targets = {t for _, t in after}
+    diff = Diff(
+        new_targets=sorted(new_targets - old_targets), removed_targets=sorted(old_targets - new_targets)
+    )
+    for key, r in after.items():
+        prev = before.get(key)
+        listed = (r.get("expected") or {}).get("outcome")
+        change = Change(
+            r["case"], r["target"], str(r.get("family") or ""),
+            prev["outcome"] if prev else None, r["outcome"], str(r.get("reason") or ""),
+            known=listed == r["outcome"],
+        )  # fmt: skip
+        if prev is None:
+            if r["target"] not in diff.new_targets:
+                diff.new.append(change)
+        elif prev["outcome"] == r["outcome"]:
+            continue
+        elif prev["outcome"] not in BAD and r["outcome"] in BAD:
+            diff.regressions.append(change)
+        elif prev["outcome"] in BAD and r["outcome"] not in BAD:
+            diff.fixes.append(change)
+        else:
+            diff.changed.append(change)
+    for key, r in before.items():
+        if key not in after and r["target"] not in diff.removed_targets:
+            diff.removed.append(
+                Change(r["case"], r["target"], str(r.get("family") or ""), r["outcome"], None, "")
+            )
+    return diff
+
+
+STYLE = {"regressions": "bold red", "fixes": "green", "new": "cyan", "changed": "yellow", "removed": "dim"}
+
+
+def print_diff(diff: Diff, console: Console) -> None:
+    """The terminal form of the report's baseline section."""
+    for key, heading, changes in diff.sections:
+        if not changes:
+            continue
+        table = Table(title=f"{heading} ({len(changes)})", title_style=STYLE[key], title_justify="left")
+        for col in ("target", "case", "before", "now", "reason"):
+            table.add_column(col, overflow="fold")
+        for c in changes:
+            table.add_row(
+                escape(c.target),
+                escape(c.case),
+                c.old or "—",
+                c.new or "—",
+                ("(listed in expected.yaml) " if c.known else "") + escape(c.reason[:200]),
+            )
+        console.print(table)
+    for name in diff.new_targets:
+        console.print(f"[cyan]new target[/cyan] {escape(name)}")
+    for name in diff.removed_targets:
+        console.print(f"[dim]target no longer run[/dim] {escape(name)}")
+    console.print(
+        f"{len(diff.regressions)} regression(s), {len(diff.fixes)} fix(es), {len(diff.new)} new, "
+        f"{len(diff.changed)} other change(s), {len(diff.removed)} no longer run"
+    )
