@@ -23,7 +23,9 @@ from harness.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(target: str, families: list[str], autobahn: bool) -> tuple[float, dict[str, float]]:
+def one_run(
+    target: str, families: list[str], autobahn: bool, jobs: int | None
+) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
         argv = [
@@ -43,6 +45,8 @@ def one_run(target: str, families: list[str], autobahn: bool) -> tuple[float, di
             argv += ["--family", fam]
         if autobahn:
             argv.append("--autobahn")
+        if jobs is not None:
+            argv += ["--jobs", str(jobs)]
         start = time.perf_counter()
         main(argv)
         total = time.perf_counter() - start
@@ -58,15 +62,16 @@ def main_bench() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--family", action="append", default=[])
     ap.add_argument("--autobahn", action="store_true", help="only the 301 Autobahn-equivalent cases")
+    ap.add_argument("--jobs", type=int, help="wsconform run --jobs (default: its own default, the CPU count)")
     args = ap.parse_args()
     totals: list[float] = []
     families: dict[str, list[float]] = defaultdict(list)
     for _ in range(args.repeat):
-        total, per_family = one_run(args.target, args.family, args.autobahn)
+        total, per_family = one_run(args.target, args.family, args.autobahn, args.jobs)
         totals.append(total)
         for fam, secs in per_family.items():
             families[fam].append(secs)
-    print(f"target {args.target}, {args.repeat} run(s)")
+    print(f"target {args.target}, {args.repeat} run(s), jobs {args.jobs or 'default'}")
     for fam in sorted(families):
         print(f"  {fam:<16} {statistics.median(families[fam]):7.2f} s")
     median = statistics.median(totals)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import shlex
 import signal
 import sys
@@ -20,10 +21,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.engine import applies, run_case
+from harness.engine import CaseResult, applies
 from harness.model.loader import Case, load_all
 from harness.results import ResultsWriter, load
+from harness.scheduler import run_all
 from harness.suite import Selection, judge_expected, open_sessions
+from harness.targets.session import TargetSession
 from harness.targets.spec import TargetError, load_targets
 from harness.verdict import Outcome
 
@@ -75,52 +78,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems or not sessions:
         return 2
     writer = ResultsWriter(results_path, command=shlex.join(["wsconform", *sys.argv[1:]]))
-    pairs = [(c, s) for s in sessions for c in cases if applies(c, s)]
+    total = sum(1 for s in sessions for c in cases if applies(c, s))
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     failures: list[str] = []
     interrupted = False
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=args.quiet,
-        ) as progress:
-            task = progress.add_task("running", total=len(pairs))
-            previous = None
-            for case, session in pairs:
-                if previous is not None and previous is not session:
-                    previous.stop()  # one target process at a time
-                previous = session
-                progress.update(task, description=f"{session.name} {case.id}")
-                writer.add_target(session.info())
-                result = run_case(
-                    case,
-                    session,
-                    data_dir=args.cases / "data",
-                    trace_dir=out_dir / "traces",
-                    timeout_scale=args.timeout_scale,
-                )
-                writer.add(result.record())
-                counts[(session.name, case.family)][str(result.outcome)] += 1
-                grade = judge_expected(result, strict=args.ws_strict)
-                if grade.failed:
-                    failures.append(f"{session.name} {case.nodeid}: {result.outcome}: {grade.message}")
-                    if args.verbose:
-                        progress.console.print(
-                            f"[red]{result.outcome}[/red] {session.name} {case.id}: {grade.message}"
-                        )
-                progress.advance(task)
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print("[yellow]interrupted: keeping the results that finished[/yellow]")
-    finally:
-        for s in sessions:
-            s.stop()
-        doc = writer.close()
+    stop = threading.Event()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=args.quiet,
+    ) as progress:
+        task = progress.add_task("running", total=total)
+
+        def on_start(case: Case, session: TargetSession) -> None:
+            progress.update(task, description=f"{session.name} {case.id}")
+            writer.add_target(session.info())
+
+        def on_result(result: CaseResult, session: TargetSession) -> None:
+            writer.add(result.record())
+            counts[(result.target, result.case.family)][str(result.outcome)] += 1
+            grade = judge_expected(result, strict=args.ws_strict)
+            if grade.failed:
+                failures.append(f"{result.target} {result.case.nodeid}: {result.outcome}: {grade.message}")
+                if args.verbose:
+                    progress.console.print(f"[red]{result.outcome}[/red] {result.target} {result.case.id}: "
+                                           f"{grade.message}")
+            progress.advance(task)
+
+        try:
+            run_all(cases, sessions, jobs=args.jobs, data_dir=args.cases / "data",
+                    trace_dir=out_dir / "traces", timeout_scale=args.timeout_scale,
+                    on_start=on_start, on_result=on_result, stop=stop)
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print("[yellow]interrupted: keeping the results that finished[/yellow]")
+        finally:
+            for s in sessions:
+                s.stop()
+            doc = writer.close()
     _summary(counts)
     for line in failures[:50]:
         console.print(f"[red]✗[/red] {line}")
@@ -308,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true")
     run.add_argument("--ws-strict", action="store_true", help="NON-STRICT outcomes fail the run")
     run.add_argument("--timeout-scale", type=float, default=1.0)
+    run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                     help="parallel workers, each with its own target process (default: CPU count)")
     run.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _export_options(run)

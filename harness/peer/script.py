@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from harness.model.payloads import resolve
-from harness.model.schema import CloseSpec, Control, SendFrame, SendMessage, Step, WaitSpec
+from harness.model.schema import CloseSpec, Control, Payload, SendFrame, SendMessage, Step, WaitSpec
 from harness.peer.connection import PeerConnection
 from harness.peer.observed import parse_close
 from harness.wire.frames import Frame, Opcode, build_frame, close_payload
@@ -30,8 +30,17 @@ class ScriptRunner:
         self.timeout = timeout
         self._open_message: tuple[int, hashlib._Hash, int] | None = None
         self.checkpoint_seen = False
+        self._payloads: dict[int, bytes] = {}
 
     # -- bytes for each kind of step ---------------------------------------------------------------
+
+    def _bytes(self, payload: Payload | None) -> bytes:
+        """Resolve a payload spec once per spec object: a ``repeat`` of 65 536 frames reuses one."""
+        key = id(payload)
+        cached = self._payloads.get(key)
+        if cached is None:
+            cached = self._payloads[key] = resolve(payload, self.data_dir)
+        return cached
 
     def _mask(self, explicit: bool | None) -> bool:
         return self.conn.we_mask if explicit is None else explicit
@@ -95,7 +104,7 @@ class ScriptRunner:
     def _send_bytes(self, spec: SendFrame) -> bytes:
         return self._frame(
             spec.opcode,
-            resolve(spec.payload, self.data_dir),
+            self._bytes(spec.payload),
             fin=spec.fin,
             rsv=spec.rsv,
             mask=spec.mask,
@@ -105,7 +114,7 @@ class ScriptRunner:
         )
 
     def _message_bytes(self, spec: SendMessage) -> bytes:
-        payload = resolve(spec.payload, self.data_dir)
+        payload = self._bytes(spec.payload)
         sizes = _fragment_sizes(len(payload), spec.fragments, spec.fragment_size)
         out = bytearray()
         offset = 0
@@ -122,13 +131,13 @@ class ScriptRunner:
         return bytes(out)
 
     def _control_bytes(self, opcode: int, spec: Control) -> bytes:
-        return self._frame(opcode, resolve(spec.payload, self.data_dir), fin=spec.fin, rsv=spec.rsv)
+        return self._frame(opcode, self._bytes(spec.payload), fin=spec.fin, rsv=spec.rsv)
 
     def _close_bytes(self, spec: CloseSpec) -> bytes:
         if spec.payload is not None:
-            body = resolve(spec.payload, self.data_dir)
+            body = self._bytes(spec.payload)
         else:
-            body = close_payload(spec.code, resolve(spec.reason, self.data_dir))
+            body = close_payload(spec.code, self._bytes(spec.reason))
         return self._frame(Opcode.CLOSE, body, rsv=spec.rsv)
 
     def encode(self, step: Step) -> bytes:
@@ -143,7 +152,7 @@ class ScriptRunner:
         if kind == "close":
             return self._close_bytes(body)
         if kind == "write":
-            data = resolve(body.payload, self.data_dir)
+            data = self._bytes(body.payload)
             self.conn.trace.note("out", "raw", length=len(data), hex=data[:48].hex())
             return data
         if kind == "batch":
