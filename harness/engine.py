@@ -139,6 +139,12 @@ def _finish(result: CaseResult, session: TargetSession, trace_dir: Path | None) 
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{result.case.id}.json"
         result.trace_file = str(path)
-        payload = {**result.record(), "trace": result.trace, "log": result.log, "source": result.case.source}
+        payload = {
+            **result.record(),
+            "expect": result.case.model.expect.model_dump(mode="json", exclude_defaults=True),
+            "trace": result.trace,
+            "log": result.log,
+            "source": result.case.source,
+        }
         path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     return result

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.report.citations import Piece, link_spec
 
 # Fields the frame table shows in their own columns; any other field of an event is a note.
@@ -187,7 +189,9 @@ def expectation(record: dict[str, Any], trace_doc: dict[str, Any]) -> str:
     case source, with the parameters that the case id reveals filled in."""
     given = record.get("expect", trace_doc.get("expect"))
     if given is not None:
-        return json.dumps(given, indent=1, ensure_ascii=False)
+        if not given:
+            return "expect: {}  # defaults: every message echoed, every ping answered, clean close"
+        return yaml.safe_dump({"expect": given}, sort_keys=False, allow_unicode=True).rstrip()
     source = str(trace_doc.get("source") or "")
     lines = source.splitlines()
     starts = [
