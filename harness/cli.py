@@ -105,14 +105,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             if grade.failed:
                 failures.append(f"{result.target} {result.case.nodeid}: {result.outcome}: {grade.message}")
                 if args.verbose:
-                    progress.console.print(f"[red]{result.outcome}[/red] {result.target} {result.case.id}: "
-                                           f"{grade.message}")
+                    progress.console.print(
+                        f"[red]{result.outcome}[/red] {result.target} {result.case.id}: {grade.message}"
+                    )
             progress.advance(task)
 
         try:
-            run_all(cases, sessions, jobs=args.jobs, data_dir=args.cases / "data",
-                    trace_dir=out_dir / "traces", timeout_scale=args.timeout_scale,
-                    on_start=on_start, on_result=on_result, stop=stop)
+            run_all(
+                cases,
+                sessions,
+                jobs=args.jobs,
+                data_dir=args.cases / "data",
+                trace_dir=out_dir / "traces",
+                timeout_scale=args.timeout_scale,
+                on_start=on_start,
+                on_result=on_result,
+                stop=stop,
+            )
         except KeyboardInterrupt:
             interrupted = True
             console.print("[yellow]interrupted: keeping the results that finished[/yellow]")
@@ -307,8 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true")
     run.add_argument("--ws-strict", action="store_true", help="NON-STRICT outcomes fail the run")
     run.add_argument("--timeout-scale", type=float, default=1.0)
-    run.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                     help="parallel workers, each with its own target process (default: CPU count)")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel workers, each with its own target process (default: CPU count)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _export_options(run)

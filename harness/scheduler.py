@@ -66,8 +66,9 @@ def run_all(
                     return
                 with lock:
                     on_start(case, worker)
-                result = run_case(case, worker, data_dir=data_dir, trace_dir=trace_dir,
-                                  timeout_scale=timeout_scale)
+                result = run_case(
+                    case, worker, data_dir=data_dir, trace_dir=trace_dir, timeout_scale=timeout_scale
+                )
                 if stop.is_set():
                     return
                 with lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.engine import CaseResult
 from harness.targets.runners import TargetUnavailable
@@ -69,16 +70,23 @@ class Grade:
 
 
 def judge_expected(result: CaseResult, *, strict: bool = False) -> Grade:
-    outcome = result.outcome
+    return judge_record(result.record(), strict=strict)
+
+
+def judge_record(record: dict[str, Any], *, strict: bool = False) -> Grade:
+    """Grade a result record (also one read back from results.json, as the JUnit export does)."""
+    outcome = Outcome(record["outcome"])
+    reason = str(record.get("reason") or "")
     bad = outcome.failed or (strict and outcome is Outcome.NON_STRICT)
-    if result.expected is None:
-        return Grade(bad, False, result.reason)
-    listed = result.expected["outcome"]
+    expected = record.get("expected")
+    if not expected:
+        return Grade(bad, False, reason)
+    listed = expected["outcome"]
     if str(outcome) == listed:
-        return Grade(False, bad, f"known deviation ({listed}): {result.expected['reason']}")
+        return Grade(False, bad, f"known deviation ({listed}): {expected.get('reason', '')}")
     return Grade(
         True,
         False,
         f"expected.yaml lists {listed} for this case but the outcome is {outcome} "
-        f"({result.reason}); update expected.yaml",
+        f"({reason}); update expected.yaml",
     )

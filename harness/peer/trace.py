@@ -97,9 +97,21 @@ class Trace:
         A 4 MiB message in 64-byte fragments is 65 537 frames, of which the trace keeps 600: building
         a dict with previews for each of them would cost more than putting them on the wire.
         """
-        self.add(_FrameRecord(self.now(), direction, frame.opcode, frame.fin, frame.rsv, frame.masked,
-                              frame.length, frame.payload[:PREVIEW], len(frame.payload), chop,
-                              tuple(frame.violations)))
+        self.add(
+            _FrameRecord(
+                self.now(),
+                direction,
+                frame.opcode,
+                frame.fin,
+                frame.rsv,
+                frame.masked,
+                frame.length,
+                frame.payload[:PREVIEW],
+                len(frame.payload),
+                chop,
+                tuple(frame.violations),
+            )
+        )
 
     def note(self, direction: str, kind: str, **fields: Any) -> None:
         self.add({"dir": direction, "type": kind, **fields})

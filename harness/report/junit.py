@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from harness.suite import judge_record
+
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -27,22 +29,15 @@ def grade(record: dict[str, Any], strict: bool = False) -> tuple[str | None, str
     """(``failure`` | ``error`` | ``skipped`` | None, message) for one result, graded like
     ``suite.judge_expected``: a listed deviation that still happens is an xfail (skipped), one that no
     longer happens is a failure until expected.yaml is updated."""
-    outcome = record["outcome"]
-    reason = str(record.get("reason") or "")
-    bad = outcome in ("FAIL", "ERROR") or (strict and outcome == "NON-STRICT")
-    expected = record.get("expected") or {}
-    if expected:
-        listed = expected.get("outcome")
-        if outcome == listed:
-            return ("skipped" if bad else None), f"known deviation ({listed}): {expected.get('reason', '')}"
-        return "failure", f"expected.yaml lists {listed} but the outcome is {outcome} ({reason})"
-    if outcome == "ERROR":
-        return "error", reason
-    if bad:
-        return "failure", reason
-    if outcome == "UNIMPLEMENTED":
-        return "skipped", reason
-    return None, reason
+    g = judge_record(record, strict=strict)
+    if g.xfail:
+        return "skipped", g.message
+    if g.failed:
+        harness_error = record["outcome"] == "ERROR" and not record.get("expected")
+        return ("error" if harness_error else "failure"), g.message
+    if record["outcome"] == "UNIMPLEMENTED":
+        return "skipped", g.message
+    return None, g.message
 
 
 def to_xml(doc: dict[str, Any], *, strict: bool = False) -> ET.Element:
