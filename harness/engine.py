@@ -17,9 +17,10 @@ from typing import Any
 
 from harness.model.loader import Case
 from harness.peer.client import Endpoint, run_client_case
-from harness.targets.runners import TargetUnavailable
+from harness.peer.server import run_server_case
+from harness.targets.runners import ClientLauncher, TargetUnavailable
 from harness.targets.session import TargetSession
-from harness.verdict import Outcome, Verdict, judge
+from harness.verdict import Outcome, Verdict, judge, judge_api
 
 HARD_DEADLINE_SLACK = 15.0
 
@@ -98,11 +99,14 @@ def run_case(
     timeout = case.model.timeout * timeout_scale
     addr = session.runner.address
     try:
-        obs, tr = asyncio.run(
-            _with_deadline(case, Endpoint(addr.host, addr.port, addr.path), data_dir, timeout)
-        )
-        trace = tr.to_json()
-        verdict = judge(case.model.expect, obs, data_dir)
+        if isinstance(session.runner, ClientLauncher):
+            trace, verdict = asyncio.run(_client_target_case(case, session.runner, data_dir, timeout))
+        else:
+            obs, tr = asyncio.run(
+                _with_deadline(case, Endpoint(addr.host, addr.port, addr.path), data_dir, timeout)
+            )
+            trace = tr.to_json()
+            verdict = judge(case.model.expect, obs, data_dir)
     except TimeoutError:
         verdict = Verdict(
             Outcome.FAIL, f"case exceeded its hard deadline of {timeout + HARD_DEADLINE_SLACK:g} s"
@@ -122,6 +126,25 @@ def run_case(
     duration = (time.monotonic() - started) * 1000
     result = CaseResult(case, session.name, verdict.outcome, verdict.reason, duration, trace, log)
     return _finish(result, session, trace_dir)
+
+
+async def _client_target_case(
+    case: Case, launcher: ClientLauncher, data_dir: Path, timeout: float
+) -> tuple[dict[str, Any], Verdict]:
+    """A client-role case: the peer is the server; the frames and the client's API events are judged."""
+    obs, tr, client = await asyncio.wait_for(
+        run_server_case(case, launcher.launch, data_dir=data_dir, timeout=timeout),
+        timeout + HARD_DEADLINE_SLACK,
+    )
+    trace = tr.to_json()
+    trace["api"] = client.events
+    if client.exit_code is not None:
+        trace.setdefault("notes", []).append(f"client exited with status {client.exit_code}")
+    verdict = judge(case.model.expect, obs, data_dir)
+    api = judge_api(case.model.expect, obs, client.events, client.exit_code, client.garbage)
+    if api is not None and (api.outcome is Outcome.UNIMPLEMENTED or not verdict.outcome.failed):
+        verdict = api
+    return trace, verdict
 
 
 async def _with_deadline(case: Case, endpoint: Endpoint, data_dir: Path, timeout: float) -> Any:

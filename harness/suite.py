@@ -25,12 +25,12 @@ class Selection:
     cmd: str | None = None
 
 
-def default_targets(specs: dict[str, TargetSpec], role: str = "server") -> list[str]:
-    """Every target offering ``role`` as a local process whose runtime this machine has."""
+def default_targets(specs: dict[str, TargetSpec]) -> list[str]:
+    """Every target offering a role as a local process whose runtime this machine has."""
     out = []
     for name, spec in specs.items():
-        rs = spec.roles.get(role)  # type: ignore[call-overload]
-        if rs is not None and rs.process is not None and spec.available:
+        local = any(rs.process is not None for rs in spec.roles.values())
+        if local and spec.available:
             out.append(name)
     return out
 
@@ -46,10 +46,18 @@ def open_sessions(
     sessions: list[TargetSession] = []
     problems: list[str] = []
     for name in names:
-        try:
-            sessions.append(open_session(name, targets_root=targets_root, log_dir=log_dir, specs=specs))
-        except TargetUnavailable as exc:
-            problems.append(str(exc))
+        roles = (
+            [r for r, rs in specs[name].roles.items() if rs.process is not None]
+            if name in specs
+            else ["server"]
+        )
+        for role in roles:
+            try:
+                sessions.append(
+                    open_session(name, targets_root=targets_root, log_dir=log_dir, specs=specs, role=role)
+                )
+            except TargetUnavailable as exc:
+                problems.append(str(exc))
     try:
         if selection.url is not None:
             sessions.append(open_session(url=selection.url, targets_root=targets_root, log_dir=log_dir))

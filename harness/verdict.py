@@ -12,6 +12,7 @@ import enum
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeExpect
@@ -262,11 +263,13 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
         )
     if problem:
         return Verdict(fail, f"{problem}; {_describe_end(obs)}")
+    if obs.peer_disconnected:
+        return Verdict(Outcome.PASS, "the peer dropped TCP as scripted; everything before it was right")
     if obs.target_failed:
         return Verdict(fail, f"valid input, yet {_describe_end(obs)}")
     if obs.close is None:
         return Verdict(fail, "no close frame in reply to the peer's close (§5.5.1)")
-    if obs.tcp_closed_by != "target":
+    if obs.tcp_closed_by != "target" and not obs.peer_is_server:
         return Verdict(fail, "server did not close TCP after the closing handshake (§5.5.1: MUST close)")
     if expect.close is not None and _code(obs.close.code) not in expect.close:
         # §5.5.1: a reply "typically echos the status code it received"; another valid code is no violation.
@@ -279,3 +282,95 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
     if obs.close.code is not None:
         summary += f" ({obs.close.code})"
     return Verdict(Outcome.PASS, f"{summary}; {note}" if note else summary)
+
+
+def _reports_failure(kinds: list[Any], close: dict[str, Any]) -> bool:
+    """An error event before a close event with code 1006 and wasClean false."""
+    failed = close.get("code") == 1006 and close.get("wasClean") is False
+    return failed and "error" in kinds and kinds.index("error") < kinds.index("close")
+
+
+def judge_api(
+    expect: Expect, obs: Observed, events: list[dict[str, Any]], exit_code: int | None, garbage: list[str]
+) -> Verdict | None:
+    """A client target's API events against the WebSocket API rules; None when they are fine.
+
+    The rules that hold for every case (WHATWG WebSocket "fail the WebSocket connection" and "the
+    WebSocket connection is closed"): a failed connection reports an error event before its close event,
+    with code 1006 and wasClean false; a clean close reports the code and reason the server sent (1005
+    for a close frame without a code); the protocol reported at open is the one the server selected.
+    """
+    if exit_code == 127:
+        return Verdict(Outcome.UNIMPLEMENTED, "the client adapter does not support this case (exit 127)")
+    if garbage:
+        return Verdict(
+            Outcome.FAIL, f"the client adapter printed something that is not an event: {garbage[0]!r}"
+        )
+    kinds = [e.get("event") for e in events]
+    api = expect.api
+    if "close" not in kinds:
+        status = f"; the client exited with status {exit_code}" if exit_code else ""
+        return Verdict(Outcome.FAIL, f"the client API reported no close event (events: {kinds}){status}")
+    close = events[kinds.index("close")]
+    opened = "open" in kinds
+    if api is not None and api.open is not None and opened != api.open:
+        return Verdict(Outcome.FAIL, "the client API reported open" if opened else "the client never opened")
+    handshake_done = obs.close is not None and obs.close_sent is not None
+    replied = (
+        handshake_done
+        and obs.close_sent is not None
+        and obs.close is not None
+        and (obs.close_sent.t <= obs.close.t)
+    )
+    codes = expect.fail_codes
+    failure_reply = replied and obs.close is not None and (not codes or obs.close.code in codes)
+    client_failed = codes is not None and obs.target_ended and (not replied or failure_reply)
+    if client_failed or not handshake_done:
+        # The client failed the connection (or TCP was lost): an error event, then close. RFC 6455 §7.1.5
+        # gives the code of the close frame received (our echo of the client's own code) when the
+        # closing handshake completed; browsers report 1006 (WHATWG "fail the WebSocket connection").
+        if "error" not in kinds or kinds.index("error") > kinds.index("close"):
+            return Verdict(
+                Outcome.FAIL, f"failed connection without an error event before close (events: {kinds})"
+            )
+        frames = [obs.close, obs.close_sent] if handshake_done else []
+        allowed = {1006} | {c.code for c in frames if c is not None and c.code is not None}
+        code, clean = close.get("code"), close.get("wasClean")
+        if code not in allowed or (code == 1006 and clean is not False):
+            return Verdict(
+                Outcome.FAIL,
+                f"failed connection reported close code {code}, wasClean {clean}; "
+                f"expected {' or '.join(map(str, sorted(allowed)))} (1006 with wasClean false)",
+            )
+    elif codes is not None and _reports_failure(kinds, close):
+        pass  # a case that expects failure: the API may report one even if the wire reply looked normal
+    elif obs.close_sent is not None and obs.close is not None:
+        sent = obs.close_sent if obs.close_sent.t <= obs.close.t else obs.close
+        want = sent.code if sent.code is not None else 1005
+        if close.get("code") != want or close.get("wasClean") is not True:
+            return Verdict(
+                Outcome.FAIL,
+                f"clean close reported as code {close.get('code')}, wasClean "
+                f"{close.get('wasClean')}; expected {want} and true",
+            )
+        if sent.code is not None and close.get("reason", "") != sent.reason.decode("utf-8", "replace"):
+            return Verdict(
+                Outcome.FAIL,
+                f"close reason reported as {close.get('reason')!r}, "
+                f"the close frame said {sent.reason.decode('utf-8', 'replace')!r}",
+            )
+    if opened and obs.response is not None:
+        chosen = obs.response.get("Sec-WebSocket-Protocol") or ""
+        got = events[kinds.index("open")].get("protocol", "")
+        if got != chosen:
+            return Verdict(Outcome.FAIL, f"the API reported protocol {got!r}; the server selected {chosen!r}")
+    if api is not None:
+        if api.close_code is not None and close.get("code") != api.close_code:
+            return Verdict(Outcome.FAIL, f"close code {close.get('code')}, expected {api.close_code}")
+        if api.close_reason is not None and close.get("reason") != api.close_reason:
+            return Verdict(
+                Outcome.FAIL, f"close reason {close.get('reason')!r}, expected {api.close_reason!r}"
+            )
+        if api.clean is not None and close.get("wasClean") is not api.clean:
+            return Verdict(Outcome.FAIL, f"wasClean {close.get('wasClean')}, expected {api.clean}")
+    return None

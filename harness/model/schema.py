@@ -154,6 +154,10 @@ class Batch(Chopping):
         return self
 
 
+class Disconnect(_Strict):
+    """Close TCP without a close frame: an abnormal closure (§7.1.5: the code is then 1006)."""
+
+
 class Repeat(_Strict):
     count: Annotated[int, Field(ge=1)]
     steps: list[Step]
@@ -180,9 +184,31 @@ class HandshakeSpec(Chopping):
     with_frames: list[Step] = []
 
 
+class ResponseSpec(Chopping):
+    """The peer's handshake response when it plays the server (client-role cases).
+
+    Without it the response is a correct 101 selecting the first offered subprotocol. ``accept`` is
+    ``correct``, ``wrong``, ``missing``, ``duplicate`` or a literal value; ``protocol`` is
+    ``first-offered``, null (no header) or a literal value; ``upgrade``/``connection`` null omit the
+    header; ``raw`` replaces the whole response.
+    """
+
+    status: Annotated[int, Field(ge=100, le=599)] = 101
+    reason: str = "Switching Protocols"
+    accept: str = "correct"
+    upgrade: str | None = "websocket"
+    connection: str | None = "Upgrade"
+    protocol: str | None = "first-offered"
+    extensions: str | None = None
+    add_headers: list[tuple[str, str]] = []
+    remove_headers: list[str] = []
+    raw: Payload | None = None
+    with_frames: list[Step] = []
+
+
 STEP_KINDS = (
-    "handshake", "send", "message", "write", "ping", "pong", "close",
-    "sleep", "wait", "batch", "repeat",
+    "handshake", "response", "send", "message", "write", "ping", "pong", "close",
+    "sleep", "wait", "batch", "repeat", "disconnect",
 )  # fmt: skip
 
 
@@ -193,6 +219,7 @@ class Step(_Strict):
     """One step: a mapping with exactly one key naming its kind."""
 
     handshake: HandshakeSpec | None = None
+    response: ResponseSpec | None = None
     send: SendFrame | None = None
     message: SendMessage | None = None
     write: WriteRaw | None = None
@@ -203,6 +230,7 @@ class Step(_Strict):
     wait: WaitSpec | None = None
     batch: Batch | None = None
     repeat: Repeat | None = None
+    disconnect: Disconnect | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -216,7 +244,7 @@ class Step(_Strict):
             raise ValueError(
                 f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}"
             )
-        if kind in ("ping", "pong", "close", "handshake") and value is None:
+        if kind in ("ping", "pong", "close", "handshake", "response", "disconnect") and value is None:
             return {kind: {}}
         if kind in ("ping", "pong") and not isinstance(value, dict):
             return {kind: {"payload": value}}
@@ -286,6 +314,7 @@ class Expect(_Strict):
     close: list[Annotated[int, Field(ge=0, le=65535)]] | None = None
     grade: Literal["strict", "informational"] = "strict"
     handshake: HandshakeExpect | None = None
+    api: ApiExpect | None = None
     too_big: Literal["fail", "informational"] = "fail"
 
     @model_validator(mode="after")
@@ -308,6 +337,28 @@ class Expect(_Strict):
         return [] if self.fail is True else list(self.fail)
 
 
+class ApiExpect(_Strict):
+    """What a client target's API must have reported (its adapter's JSON events).
+
+    ``open``: whether an open event must (true) or must not (false) appear; ``close_code`` and
+    ``close_reason``: the close event's values; ``clean``: its wasClean. On top of these, every client
+    case checks the WebSocket API rules that hold always: an error event precedes the close event of a
+    failed connection, whose code is 1006 and wasClean false.
+    """
+
+    open: bool | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    clean: bool | None = None
+    protocol: str | None = None
+
+
+class ClientOptions(_Strict):
+    """How the harness starts a client target for this case."""
+
+    protocols: list[str] = []
+
+
 class Requirements(_Strict):
     """Target policies a case depends on; a target without them gets UNIMPLEMENTED, not FAIL."""
 
@@ -325,6 +376,7 @@ class CaseModel(_Strict):
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     params: dict[str, list[Any]] | list[dict[str, Any]] | None = None
     requires: Requirements = Requirements()
+    client: ClientOptions = ClientOptions()
     steps: list[Step] = []
     expect: Expect = Expect()
 
@@ -345,6 +397,7 @@ class CaseFileModel(_Strict):
 
 
 HandshakeSpec.model_rebuild()
+ResponseSpec.model_rebuild()
 Batch.model_rebuild()
 Repeat.model_rebuild()
 Step.model_rebuild()

@@ -204,6 +204,8 @@ async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
     already spent its budget still gets a bounded chance to close properly.
     """
     obs = conn.obs
+    if obs.peer_disconnected:
+        return
     timeout = conn.remaining(CLOSE_GRACE)
     if expect.fail_codes is not None:
         # Stop early once the target answered more than it may: the verdict is FAIL either way.

@@ -108,6 +108,8 @@ class Observed:
     steps_skipped: int = 0
     waited_out: bool = False
     unmet: list[str] = field(default_factory=list)
+    peer_is_server: bool = False  # client-role cases: the peer closes TCP, not the target
+    peer_disconnected: bool = False  # a `disconnect` step dropped TCP on purpose
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -181,8 +181,12 @@ class ScriptRunner:
                 for _ in range(body.count):
                     if not await self.run(body.steps):
                         return False
-            elif kind == "handshake":
-                raise ValueError("handshake must be the first step")
+            elif kind == "disconnect":
+                self.conn.obs.peer_disconnected = True
+                await self.conn.close_tcp()
+                return False
+            elif kind in ("handshake", "response"):
+                raise ValueError(f"{kind} must be the first step")
             else:
                 data = self.encode(step)
                 chop = getattr(body, "chop", None)

@@ -9,6 +9,7 @@ anything it spawned; ``atexit`` stops whatever is left if the harness itself is 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -255,3 +256,45 @@ class ProcessRunner(Runner):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=3)
+
+
+class ClientLauncher(ProcessRunner):
+    """A client target: nothing runs between cases; each case starts the client with its own URL.
+
+    The client's stdout carries its API events (JSON lines), so it is piped to the harness; stderr
+    goes to the target's log like a server's output does.
+    """
+
+    def __init__(
+        self, argv: list[str], *, cwd: Path | None, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(argv, lambda port: {}, cwd=cwd, log_path=log_path, env=env)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def alive(self) -> bool:
+        return True
+
+    async def launch(self, url: str, protocols: list[str]) -> asyncio.subprocess.Process:
+        values = {"python": sys.executable, "url": url, "protocols": ",".join(protocols), "host": "127.0.0.1"}
+        try:
+            argv = [a.format(**values) for a in self.argv_template]
+        except (KeyError, IndexError) as exc:
+            raise TargetUnavailable(f"unknown placeholder {exc} in {self.argv_template}") from exc
+        with self.log_path.open("ab") as log:
+            log.write(f"\n--- client: {shlex.join(argv)}\n".encode())
+            log.flush()
+            try:
+                return await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=self.cwd,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            except OSError as exc:
+                raise TargetUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.targets.runners import ProcessRunner, Runner, TargetUnavailable, UrlRunner
+from harness.targets.runners import ClientLauncher, ProcessRunner, Runner, TargetUnavailable, UrlRunner
 from harness.targets.spec import ExpectedDeviation, Policies, TargetSpec, load_targets
 
 DEFAULT_TARGET = "websockets"
@@ -100,6 +100,14 @@ def open_session(
     role_spec = spec.roles.get(role)  # type: ignore[call-overload]
     if role_spec is None or role_spec.process is None:
         raise TargetUnavailable(f"target {name!r} has no local process runner for the {role} role")
+    if role == "client":
+        launcher = ClientLauncher(
+            role_spec.process.argv,
+            cwd=spec.directory,
+            log_path=log_dir / f"{name}.client.log",
+            env=role_spec.process.env,
+        )
+        return TargetSession(f"{name}@client", launcher, spec, role="client")
     runner = ProcessRunner(
         role_spec.process.argv,
         spec.placeholders,

@@ -1,0 +1,223 @@
+"""The peer in server mode: listen, let the client target connect, answer its handshake, run the script.
+
+The same step language drives both directions; only the masking flips (the peer, now a server, does
+not mask, and every frame from the client must be masked, RFC 6455 §5.1). The client's request is
+checked as a server must check it (§4.1 client requirements), and the response can be anything a
+case asks for, so that the client's duty to reject a bad response (§4.1, the "_Fail the WebSocket
+Connection_" list) can be tested. The client's own view comes back as API events on its stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.model.loader import Case
+from harness.model.payloads import resolve
+from harness.model.schema import ResponseSpec
+from harness.peer.client import CLOSE_GRACE, expected_counts
+from harness.peer.connection import PeerConnection
+from harness.peer.observed import Observed, parse_close
+from harness.peer.script import ScriptRunner
+from harness.peer.trace import Trace
+from harness.wire import handshake as hs
+from harness.wire.frames import Opcode, build_frame, close_payload
+
+EVENTS_GRACE = 5.0
+
+Launch = Callable[[str, list[str]], Awaitable[asyncio.subprocess.Process]]
+
+
+@dataclass
+class ClientRun:
+    """What the client target reported: its API events and how its process ended."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
+    garbage: list[str] = field(default_factory=list)
+
+
+def check_request(head: hs.HttpHead) -> str | None:
+    """Why a client's opening request breaks RFC 6455 §4.1, or None."""
+    parts = head.start_line.split(" ")
+    if len(parts) != 3 or parts[0] != "GET":
+        return f"request line {head.start_line!r}: §4.1 requires a GET request"
+    if parts[2] not in ("HTTP/1.1",):
+        return f"request line {head.start_line!r}: §4.1 requires HTTP/1.1 or higher"
+    if not head.get("Host"):
+        return "no Host header (§4.1 item 4)"
+    if "websocket" not in head.tokens("Upgrade"):
+        return f"Upgrade is {head.get('Upgrade')!r} (§4.1 item 5)"
+    if "upgrade" not in head.tokens("Connection"):
+        return f"Connection is {head.get('Connection')!r} (§4.1 item 6)"
+    keys = head.get_all("Sec-WebSocket-Key")
+    if len(keys) != 1:
+        return f"{len(keys)} Sec-WebSocket-Key headers (§4.1 item 7)"
+    try:
+        if len(base64.b64decode(keys[0], validate=True)) != 16:
+            return f"Sec-WebSocket-Key {keys[0]!r} is not 16 random bytes in base64 (§4.1 item 7)"
+    except (binascii.Error, ValueError):
+        return f"Sec-WebSocket-Key {keys[0]!r} is not base64 (§4.1 item 7)"
+    if head.get_all("Sec-WebSocket-Version") != ["13"]:
+        return f"Sec-WebSocket-Version is {head.get('Sec-WebSocket-Version')!r}, must be 13 (§4.1 item 9)"
+    return None
+
+
+def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Path) -> bytes:
+    spec = spec or ResponseSpec()
+    if spec.raw is not None:
+        return resolve(spec.raw, data_dir)
+    key = request.get("Sec-WebSocket-Key") or ""
+    correct = hs.accept_value(key)
+    headers: list[tuple[str, str]] = []
+    if spec.upgrade is not None:
+        headers.append(("Upgrade", spec.upgrade))
+    if spec.connection is not None:
+        headers.append(("Connection", spec.connection))
+    accept = {"correct": correct, "wrong": hs.accept_value(key + "x"), "duplicate": correct}.get(
+        spec.accept, spec.accept
+    )
+    if spec.accept != "missing":
+        headers.append(("Sec-WebSocket-Accept", accept))
+    if spec.accept == "duplicate":
+        headers.append(("Sec-WebSocket-Accept", correct))
+    offered = [
+        t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
+    ]
+    protocol = (offered[0] if offered else None) if spec.protocol == "first-offered" else spec.protocol
+    if protocol:
+        headers.append(("Sec-WebSocket-Protocol", protocol))
+    if spec.extensions:
+        headers.append(("Sec-WebSocket-Extensions", spec.extensions))
+    if spec.status != 101:
+        headers.append(("Content-Length", "0"))  # else the body lasts until TCP closes (RFC 9112 §6.3)
+    removed = {h.lower() for h in spec.remove_headers}
+    headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
+    lines = [f"HTTP/1.1 {spec.status} {spec.reason}", *(f"{k}: {v}" for k, v in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _read_events(proc: asyncio.subprocess.Process, run: ClientRun) -> None:
+    assert proc.stdout is not None
+    while True:
+        line = await proc.stdout.readline()
+        if not line:
+            return
+        text = line.decode("utf-8", "replace").strip()
+        if not text:
+            continue
+        try:
+            event = json.loads(text)
+            if not isinstance(event, dict) or "event" not in event:
+                raise ValueError
+        except ValueError:
+            run.garbage.append(text[:200])
+            continue
+        run.events.append(event)
+
+
+async def run_server_case(
+    case: Case, launch: Launch, *, data_dir: Path, timeout: float | None = None
+) -> tuple[Observed, Trace, ClientRun]:
+    """Run one client-role case: the client target connects to us."""
+    model = case.model
+    timeout = timeout if timeout is not None else model.timeout
+    trace, obs, client = Trace(), Observed(peer_is_server=True), ClientRun()
+    steps = list(model.steps)
+    response = steps.pop(0).response if steps and steps[0].kind == "response" else None
+    accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put((reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/{case.id}"
+    proc = await launch(url, list(model.client.protocols))
+    events_task = asyncio.ensure_future(_read_events(proc, client))
+    conn: PeerConnection | None = None
+    try:
+        try:
+            reader, writer = await asyncio.wait_for(accepted.get(), timeout)
+        except TimeoutError:
+            obs.handshake_error = f"the client did not connect within {timeout:g} s"
+            return obs, trace, client
+        conn = PeerConnection(reader, writer, trace, obs, we_mask=False)
+        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
+            obs.handshake_error = f"no complete opening request from the client: {type(exc).__name__}"
+            return obs, trace, client
+        request = hs.parse_head(raw)
+        trace.handshake_request = raw.decode("latin-1")
+        trace.note("in", "handshake-request", length=len(raw))
+        obs.offered_protocols = [
+            t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
+        ]
+        problem = check_request(request)
+        if problem:
+            obs.violations.append(f"client request: {problem}")
+        reply = build_response(response, request, data_dir)
+        frames = b"".join(runner.encode(s) for s in response.with_frames) if response else b""
+        trace.handshake_response = reply.decode("latin-1")
+        trace.note("out", "handshake-response", length=len(reply))
+        head = hs.parse_head(reply[: hs.find_head_end(reply)] if hs.find_head_end(reply) > 0 else reply)
+        obs.response = head
+        obs.handshake_status = head.status
+        obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
+        conn.start()
+        conn.set_budget(timeout)
+        await conn.write(reply + frames, chop=response.chop if response else None)
+        await runner.run(steps)
+        await finish_as_server(conn, model.expect, timeout)
+    finally:
+        if conn is not None:
+            await conn.close_tcp()
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        try:
+            client.exit_code = await asyncio.wait_for(proc.wait(), EVENTS_GRACE)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            client.exit_code = await proc.wait()
+            client.garbage.append(f"client did not exit within {EVENTS_GRACE:g} s after the case; killed")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(events_task, 1.0)
+    return obs, trace, client
+
+
+async def finish_as_server(conn: PeerConnection, expect: Any, timeout: float) -> None:
+    """Like the client-mode finish, except that the server closes TCP first (§7.1.1)."""
+    obs = conn.obs
+    if obs.peer_disconnected:
+        return
+    if expect.fail_codes is not None:
+        msgs, pongs = expected_counts(expect, obs)
+        await conn.wait_until(
+            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs,
+            conn.remaining(CLOSE_GRACE),
+        )
+        obs.waited_out = not obs.target_ended
+        return
+    msgs, pongs = expected_counts(expect, obs)
+    await conn.wait_until(
+        lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs),
+        conn.remaining(CLOSE_GRACE),
+    )
+    if obs.close_sent is None and not obs.target_failed and not conn.write_failed:
+        body = close_payload(1000)
+        conn.trace.note("out", "close", code=1000)
+        obs.close_sent = parse_close(body, conn.trace.now())
+        await conn.write(build_frame(Opcode.CLOSE, body, mask=False))
+    if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
+        obs.waited_out = True

@@ -1,0 +1,247 @@
+"""wsconform client adapter for wsproto (sans-I/O) driven by a small asyncio loop.
+
+The harness runs the peer as a server and starts this program once per case. It connects to the
+given URL offering the given subprotocols, echoes every message with the same type, completes the
+closing handshake, and reports what wsproto's events said as JSON lines on stdout. Contract
+(docs/architecture.md): events ``open``, ``message``, ``error``, ``close``; exit 0 after ``close``;
+exit 127 for an unsupported feature.
+
+wsproto has no client of its own, so this is the minimal I/O glue around
+``WSConnection(ConnectionType.CLIENT)`` that wsproto's documentation describes:
+
+* ``Request(host="127.0.0.1:PORT", target=path?query, subprotocols=[...], extensions=[])``: no
+  permessage-deflate offer. Bytes read from the socket go to ``receive_data`` (``None`` on EOF)
+  and the resulting events are handled in order:
+  - ``AcceptConnection`` -> open (``subprotocol``; wsproto keeps no raw extensions header, it
+    returns the accepted extension objects, and with nothing offered there are none);
+  - ``RejectConnection`` (non-101 status) / ``RemoteProtocolError`` (invalid 101: wsproto checks
+    Upgrade, Connection, Sec-WebSocket-Accept, the subprotocol and the extensions) -> error, then
+    close 1006;
+  - ``TextMessage`` / ``BytesMessage`` -> buffered until ``message_finished``, then reported and
+    echoed as one message of the same type, written and drained before more input is handled;
+  - ``Ping`` -> ``event.response()`` (the Pong);
+  - ``CloseConnection`` -> ``event.response()`` is sent when wsproto's state still allows it.
+    wsproto uses this one event for three things: the server's Close frame (state becomes
+    REMOTE_CLOSING, or CLOSED after our own Close), a frame it could not accept (``ParseFailed``:
+    1002/1007/1009 and the state stays OPEN, i.e. no Close frame was received; we send the Close it
+    asks for and keep reading for the server's answer), and EOF (1006, state CLOSED).
+* A Close frame without a status code is reported by wsproto as 1005 (NO_STATUS_RCVD).
+* The close event is clean (the server's code and reason, wasClean true) only when a Close frame
+  was both received and sent; otherwise error, then close 1006, wasClean false.
+* wsproto has no maximum message size: ``--max-size`` is unsupported (exit 127 when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+SAFETY_TIMEOUT = 30.0
+READ_SIZE = 65536
+CLOSE_TIMEOUT = 5.0  # seconds to wait for the server's Close frame / TCP close once ours is sent
+ABNORMAL_CLOSURE = 1006
+UNSUPPORTED = 127
+
+_closed = False
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Print one event; nothing after the close event (the safety timeout may race a late close)."""
+    global _closed
+    if _closed:
+        return
+    _closed = event == "close"
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def emit_message(kind: str, data: bytes) -> None:
+    emit("message", type=kind, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def fail(message: str) -> None:
+    emit("error", message=message)
+    emit("close", code=ABNORMAL_CLOSURE, reason="", wasClean=False)
+
+
+class Client:
+    """One WebSocket connection: feeds wsproto and writes what it produces."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.text_parts: list[str] = []
+        self.binary_parts: list[bytes] = []
+        self.close_sent = False
+        self.close_received: CloseConnection | None = None
+        self.error: str | None = None
+        self.finished = False
+        self.eof = False
+
+    async def send(self, data: bytes) -> None:
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def run(self, host: str, target: str, protocols: list[str]) -> None:
+        await self.send(self.ws.send(Request(host=host, target=target, subprotocols=protocols)))
+        while not self.finished:
+            if self.close_sent:
+                # RFC 6455 §7.1.1: after the Close frames the server closes TCP first; wsproto has no
+                # timeouts, so the adapter bounds the wait.
+                try:
+                    data = await asyncio.wait_for(self.reader.read(READ_SIZE), CLOSE_TIMEOUT)
+                except TimeoutError:
+                    self.error = self.error or f"no close frame from the server within {CLOSE_TIMEOUT:g} s"
+                    return
+            else:
+                data = await self.reader.read(READ_SIZE)
+            self.eof = not data
+            try:
+                self.ws.receive_data(data or None)
+                await self.handle_events()
+            except RemoteProtocolError as exc:
+                # Only raised during the opening handshake (an invalid 101 or HTTP response).
+                self.error = f"RemoteProtocolError: {exc}"
+                return
+            if not data:
+                return
+        if self.close_received is not None and self.close_sent:
+            # Closing handshake done: wait (bounded) for the server to close the TCP connection.
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                while await asyncio.wait_for(self.reader.read(READ_SIZE), CLOSE_TIMEOUT):
+                    pass
+
+    async def handle_events(self) -> None:
+        for event in self.ws.events():
+            if isinstance(event, AcceptConnection):
+                emit(
+                    "open",
+                    protocol=event.subprotocol or "",
+                    extensions=", ".join(ext.name for ext in event.extensions),
+                )
+            elif isinstance(event, RejectConnection):
+                self.error = f"handshake rejected: HTTP {event.status_code}"
+                self.finished = True
+            elif isinstance(event, RejectData):
+                pass
+            elif isinstance(event, TextMessage):
+                self.text_parts.append(event.data)
+                if event.message_finished:
+                    text = "".join(self.text_parts)
+                    self.text_parts.clear()
+                    emit_message("text", text.encode("utf-8"))
+                    await self.send(self.ws.send(TextMessage(data=text)))
+            elif isinstance(event, BytesMessage):
+                self.binary_parts.append(bytes(event.data))
+                if event.message_finished:
+                    payload = b"".join(self.binary_parts)
+                    self.binary_parts.clear()
+                    emit_message("binary", payload)
+                    await self.send(self.ws.send(BytesMessage(data=payload)))
+            elif isinstance(event, Ping):
+                await self.send(self.ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                await self.handle_close(event)
+
+    async def handle_close(self, event: CloseConnection) -> None:
+        state = self.ws.state
+        if self.eof:
+            # receive_data(None): wsproto reports 1006, the TCP connection ended without a Close frame.
+            self.error = self.error or "connection closed without a close frame"
+            self.finished = True
+        elif state is ConnectionState.OPEN:
+            # ParseFailed: wsproto failed the connection (the state is unchanged, no Close frame was
+            # received); send the Close it asks for, then keep reading for the server's answer.
+            self.error = f"wsproto failed the connection: {event.code} {event.reason}"
+            await self.send(self.ws.send(event.response()))
+            self.close_sent = True
+        elif state is ConnectionState.LOCAL_CLOSING:
+            # ParseFailed again after our Close: nothing more can be sent; give up.
+            self.error = self.error or f"wsproto failed the connection: {event.code} {event.reason}"
+            self.finished = True
+        else:
+            # The server's Close frame: REMOTE_CLOSING (answer it) or CLOSED (it answered ours).
+            self.close_received = event
+            if state is ConnectionState.REMOTE_CLOSING:
+                await self.send(self.ws.send(event.response()))
+                self.close_sent = True
+            self.finished = True
+
+    def report(self) -> None:
+        if self.close_received is not None and self.close_sent:
+            if self.error is not None:
+                emit("error", message=self.error)
+            emit(
+                "close",
+                code=int(self.close_received.code),
+                reason=self.close_received.reason or "",
+                wasClean=True,
+            )
+        else:
+            fail(self.error or "connection closed without a close frame")
+
+
+async def run(url: str, protocols: list[str]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        fail(f"unsupported URL {url!r} (ws:// only)")
+        return
+    port = parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        reader, writer = await asyncio.open_connection(parts.hostname, port)
+    except OSError as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+        return
+    client = Client(reader, writer)
+    try:
+        await client.run(f"{parts.hostname}:{port}", target, protocols)
+    except (ConnectionError, LocalProtocolError) as exc:
+        client.error = client.error or f"{type(exc).__name__}: {exc}"
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    client.report()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--protocols", default="")
+    ap.add_argument("--max-size", type=int, default=None, help="unsupported by wsproto (exit 127)")
+    args = ap.parse_args()
+    if args.max_size is not None:
+        print("wsproto has no maximum message size", file=sys.stderr)
+        sys.exit(UNSUPPORTED)
+    protocols = [p for p in args.protocols.split(",") if p]
+    try:
+        asyncio.run(asyncio.wait_for(run(args.url, protocols), SAFETY_TIMEOUT))
+    except TimeoutError:
+        fail(f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""A small client adapter built on wsconform's own codec, with one switchable defect at a time.
+
+It honours the client adapter contract (JSON events on stdout) and, without ``--defect``, checks the
+server's handshake and frames as RFC 6455 §4.1 and §5 require; each defect breaks exactly one rule,
+so the tests can prove that the client-role cases catch it, by name.
+
+    python tests/broken_client.py --url ws://127.0.0.1:PORT/x [--protocols a,b] [--defect accept-wrong-accept]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.peer.observed import close_code_valid
+from harness.wire import handshake as hs
+from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
+
+DEFECTS = {
+    "accept-wrong-accept": "does not check Sec-WebSocket-Accept (§4.1)",
+    "accept-unoffered-protocol": "accepts a subprotocol it did not offer (§4.1)",
+    "no-mask": "sends unmasked frames (§5.1: a client MUST mask)",
+    "accept-masked": "accepts masked frames from the server (§5.1)",
+    "report-1000-on-abnormal": "reports close 1000, clean, when TCP drops without a close frame (§7.1.5)",
+}
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def fail(code: int = 1006, message: str = "failed") -> None:
+    emit("error", message=message)
+    emit("close", code=code, reason="", wasClean=False)
+
+
+async def run(url: str, protocols: list[str], defect: str | None) -> None:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    key = hs.new_key()
+    headers = hs.default_request_headers(f"{parts.hostname}:{parts.port}", key)
+    if protocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
+    writer.write(hs.build_request("", parts.path or "/", headers=headers))
+    head = hs.parse_head(await reader.readuntil(b"\r\n\r\n"))
+    selected = head.get("Sec-WebSocket-Protocol") or ""
+    bad = (
+        head.status != 101
+        or "websocket" not in head.tokens("Upgrade")
+        or "upgrade" not in head.tokens("Connection")
+        or (head.get("Sec-WebSocket-Accept") != hs.accept_value(key) and defect != "accept-wrong-accept")
+        or (selected and selected not in protocols and defect != "accept-unoffered-protocol")
+        or head.get("Sec-WebSocket-Extensions")
+    )
+    if bad:
+        writer.close()
+        return fail(message=f"handshake rejected: {head.start_line}")
+    emit("open", protocol=selected, extensions="")
+    mask = defect != "no-mask"
+    parser = FrameParser(expect_masked=defect == "accept-masked")
+    parts_of: list[bytes] = []
+    opcode = 0
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            writer.close()
+            if defect == "report-1000-on-abnormal":
+                emit("close", code=1000, reason="", wasClean=True)
+                return None
+            return fail(message="connection lost")
+        for frame in parser.feed(data):
+            if frame.violations:
+                writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                writer.close()
+                return fail(message=", ".join(frame.violations))
+            if frame.opcode == Opcode.PING:
+                writer.write(build_frame(Opcode.PONG, frame.payload, mask=mask))
+            elif frame.opcode == Opcode.CLOSE:
+                code = int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else None
+                if code is not None and not close_code_valid(code):
+                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.close()
+                    return fail(message=f"invalid close code {code}")
+                writer.write(build_frame(Opcode.CLOSE, frame.payload[:2], mask=mask))
+                await writer.drain()
+                await reader.read()  # the server closes TCP first (§7.1.1)
+                reason = frame.payload[2:].decode("utf-8", "replace")
+                emit("close", code=1005 if code is None else code, reason=reason, wasClean=True)
+                return None
+            elif frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
+                if frame.opcode != Opcode.CONTINUATION:
+                    opcode, parts_of = frame.opcode, []
+                parts_of.append(frame.payload)
+                if frame.fin:
+                    payload = b"".join(parts_of)
+                    if opcode == Opcode.TEXT:
+                        try:
+                            payload.decode("utf-8")
+                        except UnicodeDecodeError:
+                            writer.write(build_frame(Opcode.CLOSE, close_payload(1007), mask=mask))
+                            writer.close()
+                            return fail(message="invalid UTF-8")
+                    emit(
+                        "message",
+                        type="text" if opcode == Opcode.TEXT else "binary",
+                        size=len(payload),
+                        sha256=hashlib.sha256(payload).hexdigest(),
+                    )
+                    writer.write(build_frame(opcode, payload, mask=mask))
+        await writer.drain()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--protocols", default="")
+    ap.add_argument("--defect", choices=sorted(DEFECTS))
+    args = ap.parse_args()
+    protocols = [p for p in args.protocols.split(",") if p]
+    try:
+        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.defect), 30))
+    except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+        fail(message=repr(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Client-role cases can fail: one deliberately broken client per defect, caught by the named case.
+
+Every row also runs the case against the same client without the defect, which must PASS, so the FAIL
+comes from the defect and not from the case or the harness.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.engine import CaseResult, run_case
+from harness.model.loader import Case
+from harness.targets.runners import ClientLauncher
+from harness.targets.session import TargetSession
+from harness.verdict import Outcome
+from tests.conftest import CASES, ROOT
+
+BROKEN_CLIENT = ROOT / "tests" / "broken_client.py"
+
+ROWS = [
+    ("accept-wrong-accept", "client-rejects-wrong-accept", "unexpected text"),
+    ("accept-unoffered-protocol", "client-rejects-unoffered-subprotocol", "unexpected text"),
+    ("no-mask", "client-echo-text-125", "unmasked"),
+    ("accept-masked", "client-rejects-masked-frame", "stayed open"),
+    ("report-1000-on-abnormal", "client-reports-abnormal-close", "without an error event"),
+]
+
+
+def _run(case: Case, tmp_path: Path, defect: str | None) -> CaseResult:
+    argv = [sys.executable, str(BROKEN_CLIENT), "--url", "{url}", "--protocols", "{protocols}"]
+    if defect:
+        argv += ["--defect", defect]
+    session = TargetSession(
+        f"broken-client-{defect}", ClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"), role="client"
+    )
+    return run_case(case, session, data_dir=CASES / "data", timeout_scale=0.3)
+
+
+@pytest.mark.parametrize(("defect", "case_id", "words"), ROWS, ids=[r[0] for r in ROWS])
+def test_client_defect_is_caught(
+    repo_cases: dict[str, Case], tmp_path: Path, defect: str, case_id: str, words: str
+) -> None:
+    case = repo_cases[case_id]
+    good = _run(case, tmp_path, None)
+    assert good.outcome is Outcome.PASS, f"correct client: {good.outcome} {good.reason}"
+    bad = _run(case, tmp_path, defect)
+    assert bad.outcome is Outcome.FAIL, f"{defect}: {bad.outcome} {bad.reason}"
+    assert words in bad.reason, bad.reason
+
+
+def test_every_client_case_passes_the_correct_client(repo_cases: dict[str, Case], tmp_path: Path) -> None:
+    """The reference client built on our codec passes every client-role case: no case asks too much."""
+    results = [_run(c, tmp_path, None) for c in repo_cases.values() if c.model.role in ("client", "both")]
+    bad = [(r.case.id, r.outcome, r.reason) for r in results if r.outcome is not Outcome.PASS]
+    assert not bad, bad
+
+
+def test_every_client_family_is_proven_able_to_fail(repo_cases: dict[str, Case]) -> None:
+    families = {c.family for c in repo_cases.values() if c.model.role in ("client", "both")}
+    proven = {repo_cases[case_id].family for _, case_id, _ in ROWS}
+    missing = families - proven
+    assert families and not missing, f"client families without a broken-client test: {missing}"
