@@ -320,3 +320,32 @@ def test_sigterm_keeps_results_and_leaves_no_target_running(tmp_path: Path) -> N
     assert len(json.loads(out.read_text())["results"]) >= 3
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
+
+
+def test_run_with_workers_covers_both_roles_of_a_target(tmp_path: Path) -> None:
+    out = tmp_path / "r" / "results.json"
+    code = main(
+        [
+            "--cases",
+            str(CASES),
+            "--targets-dir",
+            str(ROOT / "targets"),
+            "run",
+            "--target",
+            "websockets",
+            "--family",
+            "client",
+            "--family",
+            "ping-pong",
+            "-j",
+            "2",
+            "--results",
+            str(out),
+            "-q",
+            "--no-report",
+        ]
+    )
+    doc = json.loads(out.read_text())
+    by_target = {r["target"] for r in doc["results"]}
+    assert by_target == {"websockets", "websockets@client"}
+    assert code == 0, [r for r in doc["results"] if r["outcome"] in ("FAIL", "ERROR")]
