@@ -22,7 +22,7 @@ from typing import Any
 from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import ResponseSpec
-from harness.peer.client import CLOSE_GRACE, expected_counts
+from harness.peer.client import CLOSE_GRACE, expected_counts, offered_protocols
 from harness.peer.connection import PeerConnection
 from harness.peer.observed import Observed, parse_close
 from harness.peer.script import ScriptRunner
@@ -88,9 +88,7 @@ def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Pa
         headers.append(("Sec-WebSocket-Accept", accept))
     if spec.accept == "duplicate":
         headers.append(("Sec-WebSocket-Accept", correct))
-    offered = [
-        t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
-    ]
+    offered = offered_protocols(request)
     protocol = (offered[0] if offered else None) if spec.protocol == "first-offered" else spec.protocol
     if protocol:
         headers.append(("Sec-WebSocket-Protocol", protocol))
@@ -159,9 +157,7 @@ async def run_server_case(
         request = hs.parse_head(raw)
         trace.handshake_request = raw.decode("latin-1")
         trace.note("in", "handshake-request", length=len(raw))
-        obs.offered_protocols = [
-            t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
-        ]
+        obs.offered_protocols = offered_protocols(request)
         problem = check_request(request)
         if problem:
             obs.violations.append(f"client request: {problem}")
