@@ -109,7 +109,7 @@ def test_unreachable_url_and_non_loopback_are_refused(tmp_path: Path) -> None:
     root = mini_cases(tmp_path)
     out = str(tmp_path / "r" / "results.json")
     assert (
-        main(["--cases", str(root), "run", "--target-url", "ws://10.1.2.3:80/", "--results", out, "-q"]) == 2
+        main(["--cases", str(root), "run", "--target-url", "ws://203.0.113.7:80/", "--results", out, "-q"]) == 2
     )
     code = main(
         [
