@@ -108,7 +108,8 @@ def test_interrupted_run_keeps_finished_results(tmp_path: Path) -> None:
 def test_unreachable_url_and_non_loopback_are_refused(tmp_path: Path) -> None:
     root = mini_cases(tmp_path)
     out = str(tmp_path / "r" / "results.json")
-    refused = main(["--cases", str(root), "run", "--target-url", "ws://203.0.113.7:80/", "--results", out, "-q"])
+    url = "ws://203.0.113.7:80/"  # RFC 5737 documentation address: refused before any traffic
+    refused = main(["--cases", str(root), "run", "--target-url", url, "--results", out, "-q"])
     assert refused == 2
     code = main(
         [
