@@ -191,43 +191,44 @@ async def run_client_case(
         conn.start(rest)
         conn.set_budget(timeout)
         await runner.run(steps)
-        await finish(conn, model.expect, timeout)
+        await finish(conn, model.expect)
     finally:
         await conn.close_tcp()
     return obs, trace
 
 
-async def finish(conn: PeerConnection, expect: Expect, timeout: float) -> None:
+async def finish(conn: PeerConnection, expect: Expect) -> None:
     """Wait for what the case expects, then run (or complete) the closing handshake.
 
     The waits share what is left of the case budget, with at least CLOSE_GRACE each, so a case that
-    already spent its budget still gets a bounded chance to close properly.
+    already spent its budget still gets a bounded chance to close properly. As a client the peer then
+    waits for the server to close TCP (§7.1.1); as a server it closes TCP itself, right after.
     """
     obs = conn.obs
     if obs.peer_disconnected:
         return
-    timeout = conn.remaining(CLOSE_GRACE)
+    msgs, pongs = expected_counts(expect, obs)
     if expect.fail_codes is not None:
         # Stop early once the target answered more than it may: the verdict is FAIL either way.
-        msgs, pongs = expected_counts(expect, obs)
         await conn.wait_until(
-            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs, timeout
+            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs,
+            conn.remaining(CLOSE_GRACE),
         )
         obs.waited_out = not obs.target_ended
         if obs.waited_out:
             return
     else:
-        msgs, pongs = expected_counts(expect, obs)
         await conn.wait_until(
-            lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs), timeout
+            lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs),
+            conn.remaining(CLOSE_GRACE),
         )
         if obs.close_sent is None and not obs.target_failed and not conn.write_failed:
             body = close_payload(1000)
-            data = build_frame(Opcode.CLOSE, body, mask=conn.we_mask)
             conn.trace.note("out", "close", code=1000)
             obs.close_sent = parse_close(body, conn.trace.now())
-            await conn.write(data)
+            await conn.write(build_frame(Opcode.CLOSE, body, mask=conn.we_mask))
         if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
             obs.waited_out = True
             return
-    await conn.wait_until(lambda: conn.eof, CLOSE_GRACE)
+    if not obs.peer_is_server:
+        await conn.wait_until(lambda: conn.eof, CLOSE_GRACE)

@@ -22,13 +22,12 @@ from typing import Any
 from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import ResponseSpec
-from harness.peer.client import CLOSE_GRACE, expected_counts, offered_protocols
+from harness.peer.client import finish, offered_protocols
 from harness.peer.connection import PeerConnection
-from harness.peer.observed import Observed, parse_close
+from harness.peer.observed import Observed
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs
-from harness.wire.frames import Opcode, build_frame, close_payload
 
 EVENTS_GRACE = 5.0
 
@@ -173,7 +172,7 @@ async def run_server_case(
         conn.set_budget(timeout)
         await conn.write(reply + frames, chop=response.chop if response else None)
         await runner.run(steps)
-        await finish_as_server(conn, model.expect, timeout)
+        await finish(conn, model.expect)
     finally:
         if conn is not None:
             await conn.close_tcp()
@@ -190,30 +189,3 @@ async def run_server_case(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(events_task, 1.0)
     return obs, trace, client
-
-
-async def finish_as_server(conn: PeerConnection, expect: Any, timeout: float) -> None:
-    """Like the client-mode finish, except that the server closes TCP first (§7.1.1)."""
-    obs = conn.obs
-    if obs.peer_disconnected:
-        return
-    if expect.fail_codes is not None:
-        msgs, pongs = expected_counts(expect, obs)
-        await conn.wait_until(
-            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs,
-            conn.remaining(CLOSE_GRACE),
-        )
-        obs.waited_out = not obs.target_ended
-        return
-    msgs, pongs = expected_counts(expect, obs)
-    await conn.wait_until(
-        lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs),
-        conn.remaining(CLOSE_GRACE),
-    )
-    if obs.close_sent is None and not obs.target_failed and not conn.write_failed:
-        body = close_payload(1000)
-        conn.trace.note("out", "close", code=1000)
-        obs.close_sent = parse_close(body, conn.trace.now())
-        await conn.write(build_frame(Opcode.CLOSE, body, mask=False))
-    if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
-        obs.waited_out = True
