@@ -308,6 +308,11 @@ def judge_api(
         )
     kinds = [e.get("event") for e in events]
     api = expect.api
+    if api is not None and api.throws is not None:
+        thrown = [str(e.get("name")) for e in events if e.get("event") == "exception"]
+        if api.throws not in thrown:
+            got = f"it threw {', '.join(thrown)}" if thrown else "nothing was thrown"
+            return Verdict(Outcome.FAIL, f"the API call must throw {api.throws}; {got}")
     if "close" not in kinds:
         status = f"; the client exited with status {exit_code}" if exit_code else ""
         return Verdict(Outcome.FAIL, f"the client API reported no close event (events: {kinds}){status}")

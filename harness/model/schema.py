@@ -341,7 +341,9 @@ class ApiExpect(_Strict):
     """What a client target's API must have reported (its adapter's JSON events).
 
     ``open``: whether an open event must (true) or must not (false) appear; ``close_code`` and
-    ``close_reason``: the close event's values; ``clean``: its wasClean. On top of these, every client
+    ``close_reason``: the close event's values; ``clean``: its wasClean; ``throws``: the name of the
+    exception (a DOMException name for browsers) an API call of the case's scenario must throw,
+    reported by the adapter as an ``exception`` event. On top of these, every client
     case checks the WebSocket API rules that hold always: an error event precedes the close event of a
     failed connection, whose code is 1006 and wasClean false.
     """
@@ -351,12 +353,21 @@ class ApiExpect(_Strict):
     close_reason: str | None = None
     clean: bool | None = None
     protocol: str | None = None
+    throws: str | None = None
 
 
 class ClientOptions(_Strict):
-    """How the harness starts a client target for this case."""
+    """How the harness starts a client target for this case.
+
+    ``scenario`` asks the adapter for something other than "connect, echo, close" (an API call a
+    server cannot see, such as ``close(999)``, or a slow consumer); it reaches the adapter as the
+    environment variable ``WSCONFORM_SCENARIO`` (``delay_ms`` as ``WSCONFORM_DELAY_MS``), and an
+    adapter that does not know the scenario exits 127, which makes the case UNIMPLEMENTED.
+    """
 
     protocols: list[str] = []
+    scenario: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] | None = None
+    delay_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
 
 
 class Requirements(_Strict):

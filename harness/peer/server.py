@@ -17,11 +17,11 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.model.loader import Case
 from harness.model.payloads import resolve
-from harness.model.schema import ResponseSpec
+from harness.model.schema import ClientOptions, ResponseSpec
 from harness.peer.client import finish, offered_protocols
 from harness.peer.connection import PeerConnection
 from harness.peer.observed import Observed
@@ -31,7 +31,23 @@ from harness.wire import handshake as hs
 
 EVENTS_GRACE = 5.0
 
-Launch = Callable[[str, list[str]], Awaitable[asyncio.subprocess.Process]]
+
+
+class ClientProcess(Protocol):
+    """A started client target: its API events arrive as JSON lines on ``stdout``.
+
+    ``asyncio.subprocess.Process`` is one; a browser page or a container is another (harness.targets
+    adapts them), so the peer does not care how the client runs.
+    """
+
+    stdout: asyncio.StreamReader | None
+
+    async def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+Launch = Callable[[str, list[str], dict[str, str]], Awaitable[ClientProcess]]
 
 
 @dataclass
@@ -101,7 +117,14 @@ def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Pa
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _read_events(proc: asyncio.subprocess.Process, run: ClientRun) -> None:
+def scenario_env(options: ClientOptions) -> dict[str, str]:
+    """The environment that tells a client adapter which scenario to play (empty: the plain echo client)."""
+    if options.scenario is None:
+        return {}
+    return {"WSCONFORM_SCENARIO": options.scenario, "WSCONFORM_DELAY_MS": str(options.delay_ms)}
+
+
+async def _read_events(proc: ClientProcess, run: ClientRun) -> None:
     assert proc.stdout is not None
     while True:
         line = await proc.stdout.readline()
@@ -137,7 +160,7 @@ async def run_server_case(
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     url = f"ws://127.0.0.1:{port}/{case.id}"
-    proc = await launch(url, list(model.client.protocols))
+    proc = await launch(url, list(model.client.protocols), scenario_env(model.client))
     events_task = asyncio.ensure_future(_read_events(proc, client))
     conn: PeerConnection | None = None
     try:

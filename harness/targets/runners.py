@@ -276,7 +276,9 @@ class ClientLauncher(ProcessRunner):
     def alive(self) -> bool:
         return True
 
-    async def launch(self, url: str, protocols: list[str]) -> asyncio.subprocess.Process:
+    async def launch(
+        self, url: str, protocols: list[str], scenario: dict[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
         values = {"python": sys.executable, "url": url, "protocols": ",".join(protocols), "host": "127.0.0.1"}
         try:
             argv = [a.format(**values) for a in self.argv_template]
@@ -293,7 +295,7 @@ class ClientLauncher(ProcessRunner):
                     stderr=log,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                    env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, **self.env, **(scenario or {}), "PYTHONUNBUFFERED": "1"},
                     preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
             except OSError as exc:

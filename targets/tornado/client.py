@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -126,6 +127,8 @@ async def run(url: str, protocols: list[str], max_size: int) -> None:
 
 
 def main() -> None:
+    if os.environ.get("WSCONFORM_SCENARIO"):
+        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")

@@ -147,6 +147,8 @@ def run(url: str, protocols: list[str]) -> None:
 
 
 def main() -> None:
+    if os.environ.get("WSCONFORM_SCENARIO"):
+        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")
