@@ -18,7 +18,7 @@ from typing import Any
 from harness.model.loader import Case
 from harness.peer.client import Endpoint, run_client_case
 from harness.peer.server import run_server_case
-from harness.targets.runners import ClientLauncher, TargetUnavailable
+from harness.targets.runners import Runner, TargetUnavailable
 from harness.targets.session import TargetSession
 from harness.verdict import Outcome, Verdict, judge, judge_api
 
@@ -99,7 +99,7 @@ def run_case(
     timeout = case.model.timeout * timeout_scale
     addr = session.runner.address
     try:
-        if isinstance(session.runner, ClientLauncher):
+        if session.runner.launches_clients:
             trace, verdict = asyncio.run(_client_target_case(case, session.runner, data_dir, timeout))
         else:
             obs, tr = asyncio.run(
@@ -129,7 +129,7 @@ def run_case(
 
 
 async def _client_target_case(
-    case: Case, launcher: ClientLauncher, data_dir: Path, timeout: float
+    case: Case, launcher: Runner, data_dir: Path, timeout: float
 ) -> tuple[dict[str, Any], Verdict]:
     """A client-role case: the peer is the server; the frames and the client's API events are judged."""
     obs, tr, client = await asyncio.wait_for(

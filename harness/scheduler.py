@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case
-from harness.targets.runners import ClientLauncher, ProcessRunner
+from harness.targets.runners import ProcessRunner
 from harness.targets.session import TargetSession
 
 
@@ -25,7 +25,7 @@ def replicas(session: TargetSession, count: int) -> list[TargetSession]:
     """``count`` sessions for the same target: server processes are duplicated; a URL or a client
     launcher (which starts a fresh client per case) is shared."""
     runner = session.runner
-    if isinstance(runner, ClientLauncher):
+    if runner.launches_clients:
         return [session] * max(1, count)  # one client process per case already: nothing to replicate
     if count <= 1 or not isinstance(runner, ProcessRunner):
         return [session]

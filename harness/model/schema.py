@@ -190,7 +190,8 @@ class ResponseSpec(Chopping):
     Without it the response is a correct 101 selecting the first offered subprotocol. ``accept`` is
     ``correct``, ``wrong``, ``missing``, ``duplicate`` or a literal value; ``protocol`` is
     ``first-offered``, null (no header) or a literal value; ``upgrade``/``connection`` null omit the
-    header; ``raw`` replaces the whole response.
+    header; ``raw`` replaces the whole response; ``delay`` (without ``chop``) waits that many seconds
+    before answering.
     """
 
     status: Annotated[int, Field(ge=100, le=599)] = 101

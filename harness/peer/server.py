@@ -30,6 +30,8 @@ from harness.peer.trace import Trace
 from harness.wire import handshake as hs
 
 EVENTS_GRACE = 5.0
+# What reading an opening request can end in when the client sends no complete one.
+REQUEST_ERRORS = (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError)
 
 
 
@@ -146,12 +148,10 @@ async def _read_events(proc: ClientProcess, run: ClientRun) -> None:
 async def run_server_case(
     case: Case, launch: Launch, *, data_dir: Path, timeout: float | None = None
 ) -> tuple[Observed, Trace, ClientRun]:
-    """Run one client-role case: the client target connects to us."""
+    """Run one client-role case: start the client target, let it connect to us, serve that connection."""
     model = case.model
     timeout = timeout if timeout is not None else model.timeout
-    trace, obs, client = Trace(), Observed(peer_is_server=True), ClientRun()
-    steps = list(model.steps)
-    response = steps.pop(0).response if steps and steps[0].kind == "response" else None
+    client = ClientRun()
     accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -162,43 +162,15 @@ async def run_server_case(
     url = f"ws://127.0.0.1:{port}/{case.id}"
     proc = await launch(url, list(model.client.protocols), scenario_env(model.client))
     events_task = asyncio.ensure_future(_read_events(proc, client))
-    conn: PeerConnection | None = None
     try:
         try:
             reader, writer = await asyncio.wait_for(accepted.get(), timeout)
         except TimeoutError:
+            obs = Observed(peer_is_server=True)
             obs.handshake_error = f"the client did not connect within {timeout:g} s"
-            return obs, trace, client
-        conn = PeerConnection(reader, writer, trace, obs, we_mask=False)
-        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
-        try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
-            obs.handshake_error = f"no complete opening request from the client: {type(exc).__name__}"
-            return obs, trace, client
-        request = hs.parse_head(raw)
-        trace.handshake_request = raw.decode("latin-1")
-        trace.note("in", "handshake-request", length=len(raw))
-        obs.offered_protocols = offered_protocols(request)
-        problem = check_request(request)
-        if problem:
-            obs.violations.append(f"client request: {problem}")
-        reply = build_response(response, request, data_dir)
-        frames = b"".join(runner.encode(s) for s in response.with_frames) if response else b""
-        trace.handshake_response = reply.decode("latin-1")
-        trace.note("out", "handshake-response", length=len(reply))
-        head = hs.parse_head(reply[: hs.find_head_end(reply)] if hs.find_head_end(reply) > 0 else reply)
-        obs.response = head
-        obs.handshake_status = head.status
-        obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
-        conn.start()
-        conn.set_budget(timeout)
-        await conn.write(reply + frames, chop=response.chop if response else None)
-        await runner.run(steps)
-        await finish(conn, model.expect)
+            return obs, Trace(), client
+        obs, trace = await serve_connection(case, reader, writer, data_dir=data_dir, timeout=timeout)
     finally:
-        if conn is not None:
-            await conn.close_tcp()
         server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1.0)
@@ -212,3 +184,57 @@ async def run_server_case(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(events_task, 1.0)
     return obs, trace, client
+
+
+async def serve_connection(
+    case: Case,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    data_dir: Path,
+    timeout: float,
+    request: bytes | None = None,
+) -> tuple[Observed, Trace]:
+    """Play the server side of one case on a connection the client already opened, then close TCP.
+
+    Whoever accepted the connection calls this: ``run_server_case`` for a client the harness started,
+    ``wsconform serve`` for one it did not (which has read the opening ``request`` already, to route it
+    by path; otherwise it is read here).
+    """
+    model = case.model
+    trace, obs = Trace(), Observed(peer_is_server=True)
+    steps = list(model.steps)
+    response = steps.pop(0).response if steps and steps[0].kind == "response" else None
+    conn = PeerConnection(reader, writer, trace, obs, we_mask=False)
+    try:
+        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+        if request is None:
+            try:
+                request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            except REQUEST_ERRORS as exc:
+                obs.handshake_error = f"no complete opening request from the client: {type(exc).__name__}"
+                return obs, trace
+        raw = request
+        head_in = hs.parse_head(raw)
+        trace.handshake_request = raw.decode("latin-1")
+        trace.note("in", "handshake-request", length=len(raw))
+        obs.offered_protocols = offered_protocols(head_in)
+        problem = check_request(head_in)
+        if problem:
+            obs.violations.append(f"client request: {problem}")
+        reply = build_response(response, head_in, data_dir)
+        frames = b"".join(runner.encode(s) for s in response.with_frames) if response else b""
+        trace.handshake_response = reply.decode("latin-1")
+        trace.note("out", "handshake-response", length=len(reply))
+        head = hs.parse_head(reply[: hs.find_head_end(reply)] if hs.find_head_end(reply) > 0 else reply)
+        obs.response = head
+        obs.handshake_status = head.status
+        obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
+        conn.start()
+        conn.set_budget(timeout)
+        await conn.write(reply + frames, chop=response.chop if response else None)
+        await runner.run(steps)
+        await finish(conn, model.expect)
+    finally:
+        await conn.close_tcp()
+    return obs, trace

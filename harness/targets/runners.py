@@ -25,7 +25,11 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from harness.peer.server import ClientProcess
 
 LOOPBACK_HOSTS = {"localhost"}
 LOG_CAPTURE = 16 * 1024
@@ -72,10 +76,20 @@ class Address:
 
 
 class Runner:
-    """Interface: ``start``, ``alive``, ``address``, ``log_mark``/``log_since``, ``stop``."""
+    """Interface: ``start``, ``alive``, ``address``, ``log_mark``/``log_since``, ``stop``.
+
+    A runner of a client target (``launches_clients``) also has ``launch``: nothing runs between
+    cases, and each case starts one client with the case's URL.
+    """
 
     restartable = False
+    launches_clients = False
     address: Address
+
+    async def launch(
+        self, url: str, protocols: list[str], scenario: dict[str, str] | None = None
+    ) -> ClientProcess:
+        raise TargetUnavailable(f"{type(self).__name__} does not start clients")
 
     def start(self) -> None:
         raise NotImplementedError
@@ -264,6 +278,8 @@ class ClientLauncher(ProcessRunner):
     The client's stdout carries its API events (JSON lines), so it is piped to the harness; stderr
     goes to the target's log like a server's output does.
     """
+
+    launches_clients = True
 
     def __init__(
         self, argv: list[str], *, cwd: Path | None, log_path: Path, env: dict[str, str] | None = None

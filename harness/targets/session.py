@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.targets.runners import ClientLauncher, ProcessRunner, Runner, TargetUnavailable, UrlRunner
+from harness.targets.setup import run_setup
 from harness.targets.spec import ExpectedDeviation, Policies, TargetSpec, load_targets
 
 DEFAULT_TARGET = "websockets"
@@ -27,6 +28,8 @@ class TargetSession:
     start_error: str | None = None
     restarts: int = 0
     _version: str | None = field(default=None, repr=False)
+    _setup_done: bool = field(default=False, repr=False)
+    _setup_error: str | None = field(default=None, repr=False)
 
     @property
     def policies(self) -> Policies:
@@ -55,6 +58,7 @@ class TargetSession:
         """
         if self.started and self.runner.alive():
             return None
+        self._ensure_setup()
         note = None
         if self.started:
             if not self.runner.restartable:
@@ -66,6 +70,23 @@ class TargetSession:
         self.runner.start()
         self.started = True
         return note
+
+    def _ensure_setup(self) -> None:
+        """Run the target's ``setup:`` (``npm ci``...) before its first local start.
+
+        Only local processes need it (an image does its own set-up in its Dockerfile). A failure is
+        remembered: every case of the run reports the same ERROR without running the command again.
+        """
+        if self._setup_error is not None:
+            raise TargetUnavailable(self._setup_error)
+        if self._setup_done or self.spec is None or not isinstance(self.runner, ProcessRunner):
+            return
+        try:
+            run_setup(self.spec, self.runner.log_path)
+        except TargetUnavailable as exc:
+            self._setup_error = str(exc)
+            raise
+        self._setup_done = True
 
     def stop(self) -> None:
         self.runner.stop()

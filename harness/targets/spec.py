@@ -47,6 +47,18 @@ class DockerSpec(_Model):
     args: list[str] = []
 
 
+class SetupSpec(_Model):
+    """A one-time preparation of the target folder before its first local start (``npm ci``).
+
+    ``creates`` is a path relative to the target folder whose existence means "done", so a run pays
+    for the set-up once; ``argv`` runs in the target folder and may use ``{python}``.
+    """
+
+    argv: list[str]
+    creates: str
+    timeout: float = 600.0
+
+
 class RoleSpec(_Model):
     process: ProcessSpec | None = None
     docker: DockerSpec | None = None
@@ -72,6 +84,7 @@ class TargetSpec(_Model):
     homepage: str | None = None
     version: VersionSpec = VersionSpec()
     requires: Requires = Requires()
+    setup: SetupSpec | None = None
     roles: dict[Literal["server", "client"], RoleSpec]
     policies: Policies = Policies()
     notes: list[str] = []
@@ -82,6 +95,10 @@ class TargetSpec(_Model):
         """What this machine lacks to run the target as a local process (empty: available)."""
         out = [f"python module {m}" for m in self.requires.python if importlib.util.find_spec(m) is None]
         out += [f"command {c}" for c in self.requires.commands if shutil.which(c) is None]
+        if self.setup is not None and self.setup.argv:
+            tool = self.setup.argv[0]
+            if tool != "{python}" and tool not in self.requires.commands and shutil.which(tool) is None:
+                out.append(f"set-up command {tool}")
         return out
 
     @property
