@@ -15,6 +15,7 @@ import sys
 import threading
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,7 +28,7 @@ from harness.results import ResultsWriter, load
 from harness.scheduler import run_all
 from harness.suite import Selection, judge_expected, open_sessions
 from harness.targets.session import TargetSession
-from harness.targets.spec import TargetError, load_targets
+from harness.targets.spec import TargetError, TargetSpec, load_targets
 from harness.verdict import Outcome
 
 console = Console(highlight=False)
@@ -72,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         targets_root=args.targets_dir,
         log_dir=out_dir / "logs",
         all_available=False,
+        runner=args.runner,
     )
     for problem in problems:
         console.print(f"[red]error[/red] {problem}")
@@ -134,6 +136,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(f"[red]✗[/red] {line}")
     if len(failures) > 50:
         console.print(f"… and {len(failures) - 50} more")
+    _publish(doc, results_path, args)
+    if interrupted:
+        return 130
+    return 1 if failures else 0
+
+
+def _publish(doc: dict[str, Any], results_path: Path, args: argparse.Namespace) -> None:
+    """The end of `run` and `serve` (and serve's ``/report``): say where results went, write the HTML
+    report and the exports the options ask for."""
+    out_dir = results_path.parent
     console.print(f"results: {results_path} ({len(doc['results'])} results)")
     report_dir = args.report.resolve() if args.report else out_dir
     if not args.no_report:
@@ -153,8 +165,73 @@ def cmd_run(args: argparse.Namespace) -> int:
         strict=args.ws_strict,
     ):
         console.print(f"wrote {path}")
-    if interrupted:
-        return 130
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Keep the server-mode peer listening for clients the harness does not start (docs/serve.md)."""
+    from harness.serve import ServeServer, left_out_because, run_until_stopped, serve_selection
+    from harness.targets.runners import TargetUnavailable, ensure_loopback
+
+    try:
+        ensure_loopback(args.host)
+    except TargetUnavailable as exc:
+        console.print(f"[red]error[/red] --host {exc}")
+        return 2
+    cases, left_out = serve_selection(_select(_cases_or_exit(args.cases), args.case, args.family, args.tag))
+    for c in left_out:
+        console.print(f"[dim]left out {c.id}: it {left_out_because(c)}[/dim]", soft_wrap=True)
+    if not cases:
+        console.print("[red]error[/red] no client-role case matches the selection")
+        return 2
+    results_path: Path = args.results.resolve()
+    writer = ResultsWriter(results_path, command=shlex.join(["wsconform", *sys.argv[1:]]))
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    failures: list[str] = []
+
+    def on_result(result: CaseResult) -> None:
+        counts[(result.target, result.case.family)][str(result.outcome)] += 1
+        grade = judge_expected(result, strict=args.ws_strict)
+        if grade.failed:
+            failures.append(f"{result.target} {result.case.nodeid}: {result.outcome}: {grade.message}")
+        style = OUTCOME_STYLE[str(result.outcome)]
+        console.print(
+            f"[{style}]{result.outcome}[/{style}] {escape(result.target)} {result.case.id} "
+            f"[dim]{result.duration_ms:.0f} ms[/dim]: {escape(result.reason)}",
+            soft_wrap=True,
+        )
+
+    host = f"[{args.host}]" if ":" in args.host else args.host
+
+    def on_ready(port: int) -> None:
+        console.print(
+            f"serving {len(cases)} client-role cases on ws://{host}:{port}/ (port {port}); "
+            f"open http://{host}:{port}/ in a browser to run them all; Ctrl-C ends and writes the report",
+            soft_wrap=True,
+        )
+
+    server = ServeServer(
+        cases,
+        data_dir=args.cases / "data",
+        trace_dir=results_path.parent / "traces",
+        writer=writer,
+        timeout_scale=args.timeout_scale,
+        until_done=args.until_done,
+        on_result=on_result,
+        publish=lambda doc: _publish(doc, results_path, args),
+    )
+    try:
+        run_until_stopped(server, args.host, args.port, on_ready)
+    except OSError as exc:
+        console.print(f"[red]error[/red] cannot listen on {host}:{args.port}: {exc}")
+        return 2
+    finally:
+        doc = writer.close()
+    if server.finished_by is not None:
+        console.print(f"every selected case ran for {server.finished_by}@client (--until-done): stopping")
+    _summary(counts)
+    for line in failures[:50]:
+        console.print(f"[red]✗[/red] {escape(line)}")
+    _publish(doc, results_path, args)
     return 1 if failures else 0
 
 
@@ -218,17 +295,109 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
         console.print(f"[red]error[/red] {exc}")
         return 2
     table = Table(title="targets")
-    for col in ("name", "implementation", "language", "roles", "runners", "available here"):
+    for col in ("name", "implementation", "language", "roles (runners)", "process here", "docker here"):
         table.add_column(col)
     for name, spec in specs.items():
-        runners = sorted({r for rs in spec.roles.values() for r in ("process", "docker") if getattr(rs, r)})
-        missing = spec.missing()
-        avail = "[green]yes[/green]" if not missing else f"[red]no[/red] (missing {', '.join(missing)})"
+        roles = []
+        for role, rs in spec.roles.items():
+            kinds = spec.runners(role) + (["browser"] if getattr(rs, "browser", None) else [])
+            roles.append(f"{role} ({', '.join(kinds)})")
         table.add_row(
-            name, spec.implementation, spec.language, ", ".join(spec.roles), ", ".join(runners), avail
-        )
+            name, spec.implementation, spec.language, ", ".join(roles),
+            _availability(spec, "process"), _availability(spec, "docker"),
+        )  # fmt: skip
     console.print(table)
     return 0
+
+
+def _availability(spec: TargetSpec, runner: str) -> str:
+    """``yes``, ``no (why)``, or ``-`` when target.yaml offers no such runner."""
+    if not any(runner in spec.runners(r) for r in spec.roles):
+        return "[dim]-[/dim]"
+    problem = spec.runner_problem(runner)
+    if problem:
+        return f"[red]no[/red] ({escape(problem)})"
+    if runner == "docker":
+        from harness.targets.docker_runner import built_image
+
+        files = sorted({rs.docker.dockerfile for rs in spec.roles.values() if rs.docker is not None})
+        built = all(built_image(spec, f) for f in files)
+        return "[green]yes[/green] " + ("(image built)" if built else "(image not built yet)")
+    return "[green]yes[/green]"
+
+
+def cmd_targets_build(args: argparse.Namespace) -> int:
+    """Build container images ahead of a run; an unchanged target is "cached" (its tag exists)."""
+    from harness.targets.docker_runner import docker_problem, ensure_image
+    from harness.targets.runners import TargetUnavailable
+
+    try:
+        specs = load_targets(args.targets_dir)
+    except TargetError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return 2
+    unknown = [n for n in args.names if n not in specs]
+    if unknown:
+        console.print(f"[red]error[/red] unknown target(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+        return 2
+    problem = docker_problem()
+    if problem:
+        console.print(f"[red]docker: {escape(problem)}[/red]")
+        return 1
+    names = args.names or [n for n, s in specs.items() if any("docker" in s.runners(r) for r in s.roles)]
+    failed = 0
+    for name in names:
+        spec = specs[name]
+        files = sorted({rs.docker.dockerfile for rs in spec.roles.values() if rs.docker is not None})
+        if not files:
+            console.print(f"{name}: no docker runner in target.yaml")
+        for dockerfile in files:
+            log_path = args.log_dir / f"{name}.build.log"
+            try:
+                built = ensure_image(spec, dockerfile, log_path)
+            except TargetUnavailable as exc:
+                failed += 1
+                console.print(f"[red]{escape(name)}: {escape(str(exc))}[/red] (log: {log_path})")
+                continue
+            how = "cached" if built.cached else f"built in {built.seconds:.1f} s"
+            console.print(f"{name}: {built.tag} {how}")
+    return 1 if failed else 0
+
+
+def cmd_targets_setup(args: argparse.Namespace) -> int:
+    """Run targets' ``setup:`` (``npm ci``...) ahead of time; a run would otherwise do it on first use."""
+    from harness.targets.runners import TargetUnavailable
+    from harness.targets.setup import run_setup, setup_argv
+
+    try:
+        specs = load_targets(args.targets_dir)
+    except TargetError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return 2
+    unknown = [n for n in args.names if n not in specs]
+    if unknown:
+        console.print(f"[red]error[/red] unknown target(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+        return 2
+    names = args.names or [n for n, s in specs.items() if s.setup is not None]
+    failed = 0
+    for name in names:
+        spec = specs[name]
+        if spec.setup is None:
+            console.print(f"{name}: no set-up needed")
+            continue
+        command = shlex.join(setup_argv(spec.setup))
+        log_path = args.log_dir / f"{name}.setup.log"
+        try:
+            took = run_setup(spec, log_path)
+        except TargetUnavailable as exc:
+            failed += 1
+            console.print(f"[red]{escape(name)}: {escape(str(exc))}[/red]")
+            continue
+        if took is None:
+            console.print(f"{name}: already set up ({spec.setup.creates} exists)")
+        else:
+            console.print(f"{name}: `{escape(command)}` done in {took:.1f} s (log: {log_path})")
+    return 1 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -325,8 +494,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-v", "--verbose", action="store_true", help="print each failure as it happens")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--runner",
+        choices=("process", "docker"),
+        help="run named targets as local processes or in containers (default: process when the "
+        "runtime is here, else docker)",
+    )
     _export_options(run)
     run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser(
+        "serve", help="keep the server-mode peer running for a client the harness does not start"
+    )
+    serve.add_argument("--port", type=int, default=9001, help="0 picks a free port and prints it")
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address (anything else is refused)")
+    serve.add_argument(
+        "-k", "--case", action="append", default=[], metavar="PATTERN", help="case id glob or substring"
+    )
+    serve.add_argument("--family", action="append", default=[], help="only this family (repeatable)")
+    serve.add_argument("--tag", action="append", default=[], help="only cases with this tag (repeatable)")
+    serve.add_argument("--results", type=Path, default=Path("reports/serve/results.json"))
+    serve.add_argument("--report", type=Path, help="HTML report folder (default: beside the results)")
+    serve.add_argument("--no-report", action="store_true")
+    serve.add_argument(
+        "--until-done", action="store_true", help="stop once one agent has run every selected case"
+    )
+    serve.add_argument("--ws-strict", action="store_true", help="NON-STRICT outcomes fail the run")
+    serve.add_argument("--timeout-scale", type=float, default=1.0)
+    _export_options(serve)
+    serve.set_defaults(func=cmd_serve)
 
     cases = sub.add_parser("cases", help="validate or list cases")
     cases_sub = cases.add_subparsers(dest="cases_command", required=True)
@@ -354,6 +550,16 @@ def build_parser() -> argparse.ArgumentParser:
     targets_sub.add_parser("list", help="targets, roles, runners, availability").set_defaults(
         func=cmd_targets_list
     )
+    build = targets_sub.add_parser("build", help="build container images now (unchanged ones are cached)")
+    build.add_argument("names", nargs="*", metavar="NAME", help="targets (default: every one with docker)")
+    build.add_argument("--log-dir", type=Path, default=Path("reports/latest/logs"), help="build output")
+    build.set_defaults(func=cmd_targets_build)
+    setup = targets_sub.add_parser(
+        "setup", help="run targets' set-up (e.g. npm ci) now instead of on first use"
+    )
+    setup.add_argument("names", nargs="*", metavar="NAME", help="targets (default: every one with a set-up)")
+    setup.add_argument("--log-dir", type=Path, default=Path("reports/latest/logs"), help="where output goes")
+    setup.set_defaults(func=cmd_targets_setup)
 
     report = sub.add_parser("report", help="render HTML from one or more results files (later files win)")
     report.add_argument("results", type=Path, nargs="+", help="results.json (or an interrupted run's .jsonl)")

@@ -50,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
     group.addoption("--ws-strict", action="store_true", help="NON-STRICT outcomes fail too")
     group.addoption("--timeout-scale", type=float, default=1.0, help="multiply every case timeout")
+    group.addoption(
+        "--runner",
+        choices=("process", "docker"),
+        help="run targets as local processes or in containers (default: per target, process when its "
+        "runtime is here, else docker when Docker is usable)",
+    )
 
 
 class WsConform:
@@ -82,7 +88,11 @@ class WsConform:
     def sessions(self) -> list[TargetSession]:
         if self._sessions is None:
             self._sessions, self.problems = open_sessions(
-                self.selection, targets_root=self.targets_root, log_dir=self.log_dir, all_available=True
+                self.selection,
+                targets_root=self.targets_root,
+                log_dir=self.log_dir,
+                all_available=True,
+                runner=self.config.getoption("runner"),
             )
         return self._sessions
 

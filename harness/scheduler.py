@@ -17,16 +17,23 @@ from pathlib import Path
 
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case
+from harness.targets.docker_runner import DockerRunner
 from harness.targets.runners import ProcessRunner
 from harness.targets.session import TargetSession
 
 
 def replicas(session: TargetSession, count: int) -> list[TargetSession]:
-    """``count`` sessions for the same target: server processes are duplicated; a URL or a client
-    launcher (which starts a fresh client per case) is shared."""
+    """``count`` sessions for the same target: server processes and containers are duplicated; a URL
+    or a client launcher (which starts a fresh client or container per case) is shared."""
     runner = session.runner
     if runner.launches_clients:
         return [session] * max(1, count)  # one client process per case already: nothing to replicate
+    if count > 1 and isinstance(runner, DockerRunner):  # own container, own port each
+        return [session] + [
+            TargetSession(session.name, runner.replica(i), session.spec, role=session.role,
+                          runner_kind=session.runner_kind)
+            for i in range(2, count + 1)
+        ]  # fmt: skip
     if count <= 1 or not isinstance(runner, ProcessRunner):
         return [session]
     out = [session]

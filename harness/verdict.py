@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.model.payloads import resolve
-from harness.model.schema import Expect, HandshakeExpect
+from harness.model.schema import Expect, HandshakeExpect, ResourcesExpect
 from harness.peer.client import expected_counts
 from harness.peer.observed import Observed
+from harness.resources import describe
 
 
 class Outcome(enum.StrEnum):
@@ -136,11 +137,48 @@ def _check_pongs(expect: Expect, obs: Observed) -> tuple[str | None, str | None]
     return None, None
 
 
-def judge(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
+def judge(expect: Expect, obs: Observed, data_dir: Path, figures: dict[str, Any] | None = None) -> Verdict:
     verdict = _judge_strict(expect, obs, data_dir)
+    if expect.resources is not None and figures is not None and verdict.outcome is not Outcome.ERROR:
+        verdict = _judge_resources(expect.resources, figures, verdict)
     if expect.grade == "informational" and verdict.outcome is not Outcome.ERROR:
         return Verdict(Outcome.INFORMATIONAL, verdict.reason)
     return verdict
+
+
+def _judge_resources(bounds: ResourcesExpect, figures: dict[str, Any], verdict: Verdict) -> Verdict:
+    """Grade what the target absorbed against the case's bounds; lost or corrupt data stays FAIL.
+
+    Beyond a bound is "unbounded": INFORMATIONAL by default with the figures, because RFC 6455 sets
+    no number (§10.4: implementations "MUST protect themselves" against their own limits), or FAIL
+    where the case says ``unbounded: fail`` (e.g. a 2^63-1 length that made the target allocate).
+    """
+    numbers = describe(figures)
+    over = []
+    growth, absorbed = figures.get("peak_rss_growth"), figures.get("absorbed_bytes")
+    held = figures.get("held_bytes")
+    if bounds.max_growth is not None and isinstance(growth, int) and growth > bounds.max_growth:
+        over.append(f"RSS growth over {bounds.max_growth // 2**20} MiB")
+    if bounds.max_held is not None and isinstance(held, int) and held > bounds.max_held:
+        over.append(f"held over {bounds.max_held // 2**20} MiB")
+    if bounds.max_absorbed is not None and isinstance(absorbed, int) and absorbed > bounds.max_absorbed:
+        over.append(f"absorbed over {bounds.max_absorbed // 2**20} MiB")
+    if verdict.outcome is Outcome.FAIL:
+        return Verdict(Outcome.FAIL, f"{verdict.reason} [{numbers}]")
+    if over:
+        if bounds.unbounded == "fail":
+            return Verdict(Outcome.FAIL, f"unbounded ({'; '.join(over)}): {numbers}; RFC 6455 §10.4")
+        if verdict.outcome is Outcome.PASS:
+            return Verdict(
+                Outcome.INFORMATIONAL,
+                f"unbounded ({'; '.join(over)}): {numbers}; data intact. RFC 6455 sets no limit "
+                "(§10.4: implementations protect themselves)",
+            )
+        return Verdict(verdict.outcome, f"{verdict.reason}; unbounded: {numbers}")
+    bounded = (bounds.max_growth, bounds.max_held, bounds.max_absorbed) != (None, None, None)
+    if verdict.outcome is Outcome.PASS and bounded:
+        return Verdict(Outcome.PASS, f"bounded: {numbers}; {verdict.reason}")
+    return Verdict(verdict.outcome, f"{verdict.reason} [{numbers}]")
 
 
 def _status_matches(status: int | None, specs: list[int | str]) -> bool:
@@ -234,6 +272,10 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
         wanted = f"close {_codes(codes)} or TCP drop" if codes else "the target to fail the connection"
         if obs.waited_out:
             detail = f"; {problem}" if problem else ""
+            if expect.stayed_open == "informational" and not problem:
+                return Verdict(
+                    Outcome.INFORMATIONAL, f"expected {wanted}; target stayed open, waiting for more input"
+                )
             return Verdict(fail, f"expected {wanted}; target stayed open{detail}")
         if problem:
             if _only_missing_echoes(expect, obs, data_dir):
@@ -255,11 +297,13 @@ def _judge_frames(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
                 f"expected {wanted} at the offending frame; target failed only later ({_describe_end(obs)})",
             )
         return Verdict(Outcome.PASS, f"{_describe_end(obs)}, as expected")
-    if expect.too_big == "informational" and obs.target_failed and obs.close and obs.close.code == 1009:
+    limit_codes = (1009, 1008)  # §7.4.1: 1009 "too big to process"; 1008 a policy (e.g. a fragment limit)
+    refused = obs.target_failed and obs.close is not None and obs.close.code in limit_codes
+    if expect.too_big == "informational" and refused and obs.close is not None:
         return Verdict(
             Outcome.INFORMATIONAL,
-            f"target refused with 1009{_reason(obs.close.reason)} after {len(obs.messages)} message(s): "
-            "an implementation limit, which RFC 6455 §10.4 allows",
+            f"target refused with {obs.close.code}{_reason(obs.close.reason)} after {len(obs.messages)} "
+            "message(s): an implementation limit, which RFC 6455 §10.4 allows",
         )
     if problem:
         return Verdict(fail, f"{problem}; {_describe_end(obs)}")
@@ -330,11 +374,18 @@ def judge_api(
     codes = expect.fail_codes
     failure_reply = replied and obs.close is not None and (not codes or obs.close.code in codes)
     client_failed = codes is not None and obs.target_ended and (not replied or failure_reply)
+    # A client that sent the first close with an error code failed the connection on its own (e.g. it
+    # refused a non-minimal length the case only records): the failure rules apply to what it reported.
+    if obs.close is not None and not replied and obs.close.code not in (None, 1000, 1001):
+        client_failed = client_failed or _reports_failure(kinds, close)
     if client_failed or not handshake_done:
         # The client failed the connection (or TCP was lost): an error event, then close. RFC 6455 §7.1.5
         # gives the code of the close frame received (our echo of the client's own code) when the
         # closing handshake completed; browsers report 1006 (WHATWG "fail the WebSocket connection").
-        if "error" not in kinds or kinds.index("error") > kinds.index("close"):
+        # A connection the server merely dropped was not *failed* by the client: WHATWG fires error
+        # only when the user agent was required to fail the connection, so there it is optional.
+        dropped = obs.peer_disconnected and not client_failed
+        if not dropped and ("error" not in kinds or kinds.index("error") > kinds.index("close")):
             return Verdict(
                 Outcome.FAIL, f"failed connection without an error event before close (events: {kinds})"
             )
@@ -344,7 +395,8 @@ def judge_api(
         if code not in allowed or (code == 1006 and clean is not False):
             return Verdict(
                 Outcome.FAIL,
-                f"failed connection reported close code {code}, wasClean {clean}; "
+                f"{'dropped' if dropped else 'failed'} connection reported close code {code}, "
+                f"wasClean {clean}; "
                 f"expected {' or '.join(map(str, sorted(allowed)))} (1006 with wasClean false)",
             )
     elif codes is not None and _reports_failure(kinds, close):
@@ -352,7 +404,12 @@ def judge_api(
     elif obs.close_sent is not None and obs.close is not None:
         sent = obs.close_sent if obs.close_sent.t <= obs.close.t else obs.close
         want = sent.code if sent.code is not None else 1005
-        if close.get("code") != want or close.get("wasClean") is not True:
+        refusal = sent is obs.close_sent and obs.close.code != sent.code
+        if (refusal or obs.sent_after_close) and _reports_failure(kinds, close):
+            # the client failed the connection instead of echoing (1002 to code 5000), or it refused
+            # the frames the peer sent after its own close (§5.5.1): both allowed here
+            pass
+        elif close.get("code") != want or close.get("wasClean") is not True:
             return Verdict(
                 Outcome.FAIL,
                 f"clean close reported as code {close.get('code')}, wasClean "
@@ -369,6 +426,12 @@ def judge_api(
         got = events[kinds.index("open")].get("protocol", "")
         if got != chosen:
             return Verdict(Outcome.FAIL, f"the API reported protocol {got!r}; the server selected {chosen!r}")
+        accepted = ",".join(v.replace(" ", "") for v in obs.response.get_all("Sec-WebSocket-Extensions"))
+        reported = events[kinds.index("open")].get("extensions")
+        if isinstance(reported, str) and reported.replace(" ", "") != accepted:
+            return Verdict(
+                Outcome.FAIL, f"the API reported extensions {reported!r}; the server accepted {accepted!r}"
+            )
     if api is not None:
         if api.close_code is not None and close.get("code") != api.close_code:
             return Verdict(Outcome.FAIL, f"close code {close.get('code')}, expected {api.close_code}")

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,14 @@ DEFECTS = {
     "no-mask": "sends unmasked frames (§5.1: a client MUST mask)",
     "accept-masked": "accepts masked frames from the server (§5.1)",
     "report-1000-on-abnormal": "reports close 1000, clean, when TCP drops without a close frame (§7.1.5)",
+    "api-close-no-throw": "close(999) sends a close frame with 999 instead of throwing InvalidAccessError",
+}
+# API scenarios (WSCONFORM_SCENARIO): the call that a WHATWG API must refuse, and the DOMException name.
+REFUSED_CALLS = {
+    "close-999": "InvalidAccessError",
+    "close-5000": "InvalidAccessError",
+    "close-long-reason": "SyntaxError",
+    "duplicate-protocols": "SyntaxError",
 }
 
 
@@ -42,18 +51,29 @@ def fail(code: int = 1006, message: str = "failed") -> None:
     emit("close", code=code, reason="", wasClean=False)
 
 
-async def run(url: str, protocols: list[str], defect: str | None) -> None:
+async def run(url: str, protocols: list[str], defect: str | None, scenario: str) -> None:
     parts = urlsplit(url)
+    if scenario in REFUSED_CALLS and not (scenario == "close-999" and defect == "api-close-no-throw"):
+        emit("exception", name=REFUSED_CALLS[scenario], message="refused", during=scenario)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     key = hs.new_key()
     headers = hs.default_request_headers(f"{parts.hostname}:{parts.port}", key)
     if protocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
     writer.write(hs.build_request("", parts.path or "/", headers=headers))
-    head = hs.parse_head(await reader.readuntil(b"\r\n\r\n"))
+    try:
+        wait = 0.3 if scenario == "abort-before-open" else 20.0
+        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), wait)
+    except TimeoutError:
+        writer.close()
+        emit("exception", name="AbortError", message="aborted", during="opened")
+        return fail(message="aborted before the handshake completed")
+    head = hs.parse_head(raw)
     selected = head.get("Sec-WebSocket-Protocol") or ""
     bad = (
-        head.status != 101
+        len(head.get_all("Sec-WebSocket-Accept")) > 1
+        or (protocols and not selected)
+        or head.status != 101
         or "websocket" not in head.tokens("Upgrade")
         or "upgrade" not in head.tokens("Connection")
         or (head.get("Sec-WebSocket-Accept") != hs.accept_value(key) and defect != "accept-wrong-accept")
@@ -65,6 +85,8 @@ async def run(url: str, protocols: list[str], defect: str | None) -> None:
         return fail(message=f"handshake rejected: {head.start_line}")
     emit("open", protocol=selected, extensions="")
     mask = defect != "no-mask"
+    if scenario == "close-999" and defect == "api-close-no-throw":
+        writer.write(build_frame(Opcode.CLOSE, close_payload(999), mask=mask))
     parser = FrameParser(expect_masked=defect == "accept-masked")
     parts_of: list[bytes] = []
     opcode = 0
@@ -125,8 +147,11 @@ def main() -> None:
     ap.add_argument("--defect", choices=sorted(DEFECTS))
     args = ap.parse_args()
     protocols = [p for p in args.protocols.split(",") if p]
+    scenario = os.environ.get("WSCONFORM_SCENARIO", "")
+    if scenario and scenario not in (*REFUSED_CALLS, "abort-before-open"):
+        sys.exit(127)
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.defect), 30))
+        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.defect, scenario), 30))
     except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
         fail(message=repr(exc))
 

@@ -46,6 +46,9 @@ DEFECTS = {
     "version-400": "rejects unsupported versions with 400 and no Sec-WebSocket-Version header (§4.2.2)",
     "duplicate-accept": "sends the Sec-WebSocket-Accept header twice (§4.1)",
     "echo-extensions": "accepts every offered extension by echoing the offer (§4.2.2, §9.1)",
+    "unbounded-queue": "reads everything into an unbounded queue before echoing (no backpressure)",
+    "drop-under-load": "drops echoes while its send buffer is backed up (data loss under load)",
+    "reorder-under-load": "swaps pairs of echoes while its send buffer is backed up (reordering)",
 }
 
 SUBPROTOCOLS = ["chat", "superchat"]
@@ -58,6 +61,61 @@ def _valid_key(key: str) -> bool:
         return len(base64.b64decode(key, validate=True)) == 16
     except ValueError:
         return False
+
+
+class LoadDefect:
+    """How echoes leave under load: directly (correct), or through one of the load defects.
+
+    The correct server drains after each read, so a peer that stops reading stops it reading too
+    (backpressure). ``unbounded-queue`` reads on regardless and queues every echo in memory;
+    ``drop-under-load`` drops echoes while the send buffer is backed up; ``reorder-under-load``
+    swaps pairs of echoes while it is backed up.
+    """
+
+    def __init__(self, defect: str | None, writer: asyncio.StreamWriter) -> None:
+        self.defect = defect
+        self.writer = writer
+        self.reads_ahead = defect in ("unbounded-queue", "drop-under-load")
+        self.backlog: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()  # no maxsize: the defect
+        self.held: list[tuple[int, bytes]] = []
+        self.task = asyncio.ensure_future(self._drain_backlog()) if defect == "unbounded-queue" else None
+
+    def _send(self, op: int, payload: bytes) -> None:
+        self.writer.write(build_frame(op, payload))
+
+    def echo(self, op: int, payload: bytes) -> None:
+        backed_up = self.writer.transport.get_write_buffer_size() > 0
+        if self.defect == "unbounded-queue":
+            self.backlog.put_nowait((op, payload))
+        elif self.defect == "drop-under-load" and backed_up:
+            return
+        elif self.defect == "reorder-under-load" and (self.held or backed_up):
+            self.held.append((op, payload))
+            if len(self.held) == 2:
+                for later in reversed(self.held):
+                    self._send(*later)
+                self.held.clear()
+        else:
+            self._send(op, payload)
+
+    async def _drain_backlog(self) -> None:
+        while True:
+            op, payload = await self.backlog.get()
+            self._send(op, payload)
+            await self.writer.drain()
+            self.backlog.task_done()
+
+    async def flush(self) -> None:
+        """Before answering a close: the queued echoes go first."""
+        for op, payload in self.held:
+            self._send(op, payload)
+        self.held.clear()
+        if self.task is not None:
+            await self.backlog.join()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 class Server:
@@ -83,6 +141,7 @@ class Server:
         utf8: Utf8Validator | None = None
         echoed = 0
         d = self.defect
+        load = LoadDefect(d, writer)
 
         def send(op: int, payload: bytes = b"") -> None:
             writer.write(build_frame(op, payload, mask=d == "mask-frames"))
@@ -92,73 +151,78 @@ class Server:
             await writer.drain()
             writer.close()
 
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                return
-            for frame in parser.feed(data):
-                v = set(frame.violations)
-                if d == "ignore-rsv":
-                    v.discard("rsv-bits")
-                if "masked" in v or "unmasked" in v:
-                    v.discard("masked")
-                if d == "accept-long-ping":
-                    v.discard("control-frame-too-long")
-                if d == "accept-fragmented-control":
-                    v.discard("fragmented-control-frame")
-                if "reserved-opcode" in v and d == "accept-reserved-opcode":
-                    continue
-                if v & {
-                    "unmasked",
-                    "rsv-bits",
-                    "reserved-opcode",
-                    "control-frame-too-long",
-                    "fragmented-control-frame",
-                    "length-msb-set",
-                }:
-                    return await fail(1002)
-                if frame.opcode == Opcode.PING:
-                    if d != "no-pong":
-                        send(Opcode.PONG, b"" if d == "wrong-pong" else frame.payload)
-                elif frame.opcode == Opcode.PONG:
-                    pass
-                elif frame.opcode == Opcode.CLOSE:
-                    return await self._close(frame.payload, send, writer, reader)
-                elif not is_control(frame.opcode):
-                    if frame.opcode == Opcode.CONTINUATION:
-                        if message is None:
-                            if d == "accept-orphan-continuation":
-                                continue
-                            return await fail(1002)
-                    else:
-                        if message is not None:
-                            return await fail(1002)
-                        message, opcode = bytearray(), frame.opcode
-                        utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
-                    message += frame.payload
-                    if len(message) > MAX_MESSAGE:
-                        return await fail(1009)
-                    if (
-                        utf8 is not None
-                        and d != "late-utf8-check"
-                        and not utf8.feed(frame.payload, final=frame.fin)
-                    ):
-                        return await fail(1007)
-                    if frame.fin:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                for frame in parser.feed(data):
+                    v = set(frame.violations)
+                    if d == "ignore-rsv":
+                        v.discard("rsv-bits")
+                    if "masked" in v or "unmasked" in v:
+                        v.discard("masked")
+                    if d == "accept-long-ping":
+                        v.discard("control-frame-too-long")
+                    if d == "accept-fragmented-control":
+                        v.discard("fragmented-control-frame")
+                    if "reserved-opcode" in v and d == "accept-reserved-opcode":
+                        continue
+                    if v & {
+                        "unmasked",
+                        "rsv-bits",
+                        "reserved-opcode",
+                        "control-frame-too-long",
+                        "fragmented-control-frame",
+                        "length-msb-set",
+                    }:
+                        return await fail(1002)
+                    if frame.opcode == Opcode.PING:
+                        if d != "no-pong":
+                            send(Opcode.PONG, b"" if d == "wrong-pong" else frame.payload)
+                    elif frame.opcode == Opcode.PONG:
+                        pass
+                    elif frame.opcode == Opcode.CLOSE:
+                        await load.flush()
+                        return await self._close(frame.payload, send, writer, reader)
+                    elif not is_control(frame.opcode):
+                        if frame.opcode == Opcode.CONTINUATION:
+                            if message is None:
+                                if d == "accept-orphan-continuation":
+                                    continue
+                                return await fail(1002)
+                        else:
+                            if message is not None:
+                                return await fail(1002)
+                            message, opcode = bytearray(), frame.opcode
+                            utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
+                        message += frame.payload
+                        if len(message) > MAX_MESSAGE:
+                            return await fail(1009)
                         if (
                             utf8 is not None
-                            and d == "late-utf8-check"
-                            and not utf8.feed(bytes(message), final=True)
+                            and d != "late-utf8-check"
+                            and not utf8.feed(frame.payload, final=frame.fin)
                         ):
                             return await fail(1007)
-                        payload = bytes(message)
-                        message = None
-                        if d == "corrupt-large" and len(payload) > 60000:
-                            payload = payload[:100] + bytes([payload[100] ^ 1]) + payload[101:]
-                        echoed += 1
-                        if not (d == "drop-after-100" and echoed > 100):
-                            send(opcode, payload)
-            await writer.drain()
+                        if frame.fin:
+                            if (
+                                utf8 is not None
+                                and d == "late-utf8-check"
+                                and not utf8.feed(bytes(message), final=True)
+                            ):
+                                return await fail(1007)
+                            payload = bytes(message)
+                            message = None
+                            if d == "corrupt-large" and len(payload) > 60000:
+                                payload = payload[:100] + bytes([payload[100] ^ 1]) + payload[101:]
+                            echoed += 1
+                            if not (d == "drop-after-100" and echoed > 100):
+                                load.echo(opcode, payload)
+                if not load.reads_ahead:
+                    await writer.drain()  # backpressure: read no more until the echoes are out
+        finally:
+            load.stop()
 
     def _handshake(self, request: hs.HttpHead, writer: asyncio.StreamWriter) -> bool:
         """A strict server handshake (§4.2.1, §4.2.2) unless a defect says otherwise."""

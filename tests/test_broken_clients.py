@@ -15,6 +15,7 @@ from harness.engine import CaseResult, run_case
 from harness.model.loader import Case
 from harness.targets.runners import ClientLauncher
 from harness.targets.session import TargetSession
+from harness.targets.spec import Policies, RoleSpec, TargetSpec
 from harness.verdict import Outcome
 from tests.conftest import CASES, ROOT
 
@@ -25,7 +26,8 @@ ROWS = [
     ("accept-unoffered-protocol", "client-rejects-unoffered-subprotocol", "unexpected text"),
     ("no-mask", "client-echo-text-125", "unmasked"),
     ("accept-masked", "client-rejects-masked-frame", "stayed open"),
-    ("report-1000-on-abnormal", "client-reports-abnormal-close", "without an error event"),
+    ("report-1000-on-abnormal", "client-reports-abnormal-close", "reported close code 1000"),
+    ("api-close-no-throw", "api-close-999-throws", "invalid-close-code-999"),
 ]
 
 
@@ -33,8 +35,15 @@ def _run(case: Case, tmp_path: Path, defect: str | None) -> CaseResult:
     argv = [sys.executable, str(BROKEN_CLIENT), "--url", "{url}", "--protocols", "{protocols}"]
     if defect:
         argv += ["--defect", defect]
+    spec = TargetSpec(  # it follows the WHATWG API rules, so `binding: whatwg` cases bind it
+        name="broken-client", implementation="tests/broken_client.py", roles={"client": RoleSpec()},
+        policies=Policies(whatwg_api=True),
+    )  # fmt: skip
     session = TargetSession(
-        f"broken-client-{defect}", ClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"), role="client"
+        f"broken-client-{defect}",
+        ClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"),
+        spec,
+        role="client",
     )
     return run_case(case, session, data_dir=CASES / "data", timeout_scale=0.3)
 

@@ -109,7 +109,7 @@ def load_file(path: Path, root: Path) -> list[Case]:
         merged["tags"] = list(dict.fromkeys([family, *defaults.tags, *raw.get("tags", [])]))
         if defaults.expect:
             merged["expect"] = {**defaults.expect, **(raw.get("expect") or {})}
-        for key in ("spec", "role", "timeout"):
+        for key in ("spec", "role", "binding", "timeout"):
             default = getattr(defaults, key)
             if key not in merged and default is not None:
                 merged[key] = default

@@ -7,15 +7,33 @@ checks that exactly one kind is given, which yields a clearer message than a pyd
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from harness.wire.frames import OPCODE_NAMES
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_UNITS = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+_SIZE = re.compile(r"^\s*(\d+)\s*(Ki|Mi|Gi)?\s*$")
+
+
+def _byte_size(value: Any) -> Any:
+    """``64Mi``, ``16Ki``, ``1Gi`` or a plain integer: sizes read like the RFC's powers of two."""
+    if isinstance(value, str):
+        found = _SIZE.match(value)
+        if not found:
+            raise ValueError(f"a size is an integer or a number with Ki, Mi or Gi (e.g. 64Mi), not {value!r}")
+        return int(found.group(1)) * _UNITS[found.group(2) or ""]
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=0)]
 
 
 class Fill(_Strict):
@@ -139,6 +157,57 @@ class WaitSpec(_Strict):
         return self
 
 
+POLICY_SIZE = r"^max_message_size([+-][0-9]+)?$"
+
+
+class FloodSpec(_Strict):
+    """Many equal messages as fast as the socket accepts them (the backpressure family's load).
+
+    ``count`` messages, or as many as fit in ``bytes`` of payload, of ``size`` bytes each (or
+    ``max_message_size``, ``max_message_size+1``: the target's declared policy). Each message is
+    unique (a counter in its last 16 bytes) so loss and reordering show in the echoes. When the
+    socket accepts nothing for ``stall_after`` seconds the flood stops and records a stall: the
+    target stopped reading. Frames are whole in the write buffer, so every message counted as sent
+    reaches the target once it reads again.
+    """
+
+    count: Annotated[int, Field(ge=1)] | None = None
+    bytes: ByteSize | None = None
+    size: ByteSize | Annotated[str, Field(pattern=POLICY_SIZE)] = 65536
+    opcode: Literal[1, 2] = 2
+    stall_after: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+    @model_validator(mode="after")
+    def _amount(self) -> FloodSpec:
+        if (self.count is None) == (self.bytes is None):
+            raise ValueError("a flood takes exactly one of count (messages) or bytes (a payload budget)")
+        if self.bytes is not None and isinstance(self.size, int) and self.size == 0:
+            raise ValueError("a byte budget needs a message size above 0")
+        return self
+
+
+class ReadingSwitch(_Strict):
+    """``pause_reading`` / ``resume_reading``: no fields (``- pause_reading:`` alone is enough)."""
+
+
+class ProbeSpec(_Strict):
+    """A second connection to the same server target, ``after`` seconds into the script.
+
+    It runs beside the script (the script does not wait for it): it connects, handshakes, sends one
+    message and must get its echo within ``timeout`` s, else the case FAILs. It shows whether one
+    stalled connection (a slowloris header) blocks the server for everybody else (§10.4).
+    """
+
+    after: Annotated[float, Field(ge=0, le=60)] = 0.0
+    payload: Payload = "probe"
+    opcode: Literal[1, 2] = 1
+    timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
 class Batch(Chopping):
     """Steps whose bytes are written as one buffer (one TCP write, or ``chop``-sized writes)."""
 
@@ -209,7 +278,8 @@ class ResponseSpec(Chopping):
 
 STEP_KINDS = (
     "handshake", "response", "send", "message", "write", "ping", "pong", "close",
-    "sleep", "wait", "batch", "repeat", "disconnect",
+    "sleep", "wait", "batch", "repeat", "disconnect", "flood", "pause_reading", "resume_reading",
+    "probe",
 )  # fmt: skip
 
 
@@ -232,6 +302,10 @@ class Step(_Strict):
     batch: Batch | None = None
     repeat: Repeat | None = None
     disconnect: Disconnect | None = None
+    flood: FloodSpec | None = None
+    pause_reading: ReadingSwitch | None = None
+    resume_reading: ReadingSwitch | None = None
+    probe: ProbeSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -245,7 +319,9 @@ class Step(_Strict):
             raise ValueError(
                 f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}"
             )
-        if kind in ("ping", "pong", "close", "handshake", "response", "disconnect") and value is None:
+        empty_ok = ("ping", "pong", "close", "handshake", "response", "disconnect", "pause_reading",
+                    "resume_reading", "probe")  # fmt: skip
+        if kind in empty_ok and value is None:
             return {kind: {}}
         if kind in ("ping", "pong") and not isinstance(value, dict):
             return {kind: {"payload": value}}
@@ -304,6 +380,26 @@ class HandshakeExpect(_Strict):
         return any(s in (101, "1xx") for s in self.status)
 
 
+class ResourcesExpect(_Strict):
+    """Bounds on what the target absorbs under load (backpressure and limits cases).
+
+    With it the target's memory (RSS of its process tree) is sampled every ``interval`` s while the
+    case runs, the target is restarted first so the baseline is clean, and the figures land in the
+    result. ``max_growth`` bounds the peak RSS growth over the baseline taken when the load starts;
+    ``max_held`` bounds the peak of payload the target process holds itself: bytes in flight
+    (accepted by the peer's kernel, not come back yet) minus what sits in the kernel queues of both
+    sockets; ``max_absorbed`` bounds bytes in flight, kernel queues included. Beyond a bound the
+    outcome is ``unbounded``: INFORMATIONAL by default, since RFC 6455 sets no number (§10.4 only
+    asks implementations to protect themselves), or FAIL where a case says so.
+    """
+
+    max_growth: ByteSize | None = None
+    max_held: ByteSize | None = None
+    max_absorbed: ByteSize | None = None
+    unbounded: Literal["informational", "fail"] = "informational"
+    interval: Annotated[float, Field(ge=0.01, le=1.0)] = 0.05
+
+
 class Expect(_Strict):
     """The end state. Defaults: every message and ping echoed, then a clean closing handshake."""
 
@@ -317,6 +413,8 @@ class Expect(_Strict):
     handshake: HandshakeExpect | None = None
     api: ApiExpect | None = None
     too_big: Literal["fail", "informational"] = "fail"
+    stayed_open: Literal["fail", "informational"] = "fail"
+    resources: ResourcesExpect | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Expect:
@@ -376,6 +474,7 @@ class Requirements(_Strict):
 
     subprotocols: list[str] = []
     permessage_deflate: bool = False
+    max_message_size: bool = False
 
 
 class CaseModel(_Strict):
@@ -384,6 +483,7 @@ class CaseModel(_Strict):
     spec: str
     tags: list[str] = []
     role: Literal["server", "client", "both"] = "server"
+    binding: Literal["rfc", "whatwg"] = "rfc"
     autobahn: str | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     params: dict[str, list[Any]] | list[dict[str, Any]] | None = None
@@ -397,6 +497,7 @@ class Defaults(_Strict):
     spec: str | None = None
     tags: list[str] = []
     role: Literal["server", "client", "both"] | None = None
+    binding: Literal["rfc", "whatwg"] | None = None
     timeout: Annotated[float, Field(gt=0, le=600)] | None = None
     expect: dict[str, Any] = {}
 

@@ -45,6 +45,22 @@ class PeerConnection:
         self.eof = False
         self.write_failed = False
         self.deadline = float("inf")
+        # Counters for resource sampling (harness.sampling reads them from its thread): bytes handed
+        # to the transport, data payload among them, the payload share the kernel has accepted
+        # (published by ``publish_accepted``), and data payload received back.
+        self.bytes_written = 0
+        self.payload_written = 0
+        self.payload_accepted = 0
+        self.bytes_received = 0
+        self.payload_received = 0
+        self.endpoints: tuple[tuple[str, int], tuple[str, int]] | None = None
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            here, there = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+            self.endpoints = ((str(here[0]), int(here[1])), (str(there[0]), int(there[1])))
+        self._reading = asyncio.Event()
+        self._reading.set()
+        self.paused_at: float | None = None
+        self.resumed_at: float | None = None
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -60,6 +76,8 @@ class PeerConnection:
     async def _read_loop(self) -> None:
         try:
             while True:
+                if not self._reading.is_set():
+                    await self._reading.wait()
                 data = await self.reader.read(READ_SIZE)
                 if not data:
                     break
@@ -81,7 +99,70 @@ class PeerConnection:
     def _wake(self) -> None:
         self._changed.set()
 
+    def pause_reading(self) -> None:
+        """Stop draining the socket, so the kernel's receive buffer fills and the target's writes back up.
+
+        Both the read loop and the transport stop: the StreamReader would otherwise keep buffering
+        up to twice its limit in user space, which would blur what the target had to hold.
+        """
+        if not self._reading.is_set():
+            return
+        self._reading.clear()
+        transport = self.writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+        self.paused_at = self.trace.now()
+        self.trace.note("note", "pause-reading")
+
+    def resume_reading(self) -> None:
+        if self._reading.is_set():
+            return
+        transport = self.writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.resume_reading()
+        self._reading.set()
+        self.resumed_at = self.trace.now()
+        self.trace.note("note", "resume-reading")
+
+    @property
+    def reading(self) -> bool:
+        return self._reading.is_set()
+
+    def unparsed(self) -> int:
+        """Bytes the peer has read from its socket but not parsed into whole frames yet.
+
+        Read from the sampler's thread: lengths of bytearrays, safe to read without the loop. The
+        StreamReader's buffer is private API, read here only for this figure (it holds up to twice
+        its limit while reading is paused).
+        """
+        buffered = getattr(self.reader, "_buffer", b"")
+        return self.parser.buffered + len(buffered)
+
+    def publish_accepted(self) -> None:
+        """Payload the kernel has taken so far (what left the transport's buffer), for the sampler."""
+        if self.bytes_written:
+            accepted = self.bytes_written - self.writer.transport.get_write_buffer_size()
+            self.payload_accepted = accepted * self.payload_written // self.bytes_written
+
+    def set_socket_buffers(self, size: int) -> tuple[int, int]:
+        """Small SO_SNDBUF/SO_RCVBUF on the peer's side; returns what the kernel granted (Linux doubles).
+
+        Resource cases measure what the *target* holds; the peer's own kernel buffers count in
+        "absorbed" too, so they are kept small (and reported) for sharper figures.
+        """
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return (0, 0)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        return (
+            int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)),
+            int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)),
+        )
+
     def _feed(self, data: bytes) -> None:
+        self.bytes_received += len(data)
         for frame in self.parser.feed(data):
             self._on_frame(frame)
         if self.parser.oversized is not None and "oversized" not in " ".join(self.obs.violations):
@@ -110,7 +191,8 @@ class PeerConnection:
                 obs.close_sent = parse_close(reply, self.trace.now())
                 self.send_nowait(build_frame(Opcode.CLOSE, reply, mask=self.we_mask), "close-reply")
         self.trace.frame("in", frame)
-        obs.violations.extend(f"{v} ({frame.name})" for v in frame.violations)
+        if frame.violations:  # a flood's echoes are 100 000 frames: no generator per clean frame
+            obs.violations.extend(f"{v} ({frame.name})" for v in frame.violations)
 
     def _on_data(self, frame: Frame) -> None:
         now = self.trace.now()
@@ -124,6 +206,7 @@ class PeerConnection:
             self._building = MessageBuilder(frame.opcode, now)
         builder = self._building
         builder.add(frame.payload, final=frame.fin)
+        self.payload_received += len(frame.payload)
         if builder.utf8 is not None and not builder.utf8.valid and "invalid-utf8" not in frame.violations:
             frame.violations.append("invalid-utf8")
         if frame.fin:
@@ -137,6 +220,7 @@ class PeerConnection:
         if self.writer.is_closing():
             return
         self.writer.write(data)
+        self.bytes_written += len(data)
         self.trace.note("out", label, length=len(data), hex=data[:16].hex())
 
     async def write(
@@ -164,6 +248,7 @@ class PeerConnection:
                     )
                     return False
                 self.writer.write(data[start : start + size])
+                self.bytes_written += min(size, len(data) - start)
                 if not await self._drain(timeout):
                     self.write_failed = True
                     self.trace.note(

@@ -110,6 +110,7 @@ class Observed:
     unmet: list[str] = field(default_factory=list)
     peer_is_server: bool = False  # client-role cases: the peer closes TCP, not the target
     peer_disconnected: bool = False  # a `disconnect` step dropped TCP on purpose
+    sent_after_close: int = 0  # frames the peer wrote after its own close frame (§5.5.1 violation)
     notes: list[str] = field(default_factory=list)
 
     @property

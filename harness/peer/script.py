@@ -6,6 +6,11 @@ wire. The runner keeps the peer's own view of what it sent (complete data messag
 which is what ``expect: echo`` and ``pongs`` compare against.
 Once the target has failed the connection the remaining steps are skipped and counted: writing into a
 connection the target closed would only produce resets that hide what happened.
+
+Load steps (``flood``, ``pause_reading``, ``resume_reading``, ``probe``) take what they need beyond
+the wire from the case context the engine sets (``harness.resources``): the target's policies and
+the sampler of its memory. Reading is always resumed and probes always collected when the script
+ends, so the closing handshake and the verdict never depend on a case remembering to.
 """
 
 from __future__ import annotations
@@ -15,10 +20,23 @@ import hashlib
 import random
 from pathlib import Path
 
+from harness import resources
 from harness.model.payloads import resolve
-from harness.model.schema import CloseSpec, Control, Payload, SendFrame, SendMessage, Step, WaitSpec
+from harness.model.schema import (
+    CloseSpec,
+    Control,
+    FloodSpec,
+    Payload,
+    ProbeSpec,
+    SendFrame,
+    SendMessage,
+    Step,
+    WaitSpec,
+)
 from harness.peer.connection import PeerConnection
+from harness.peer.flood import run_flood
 from harness.peer.observed import parse_close
+from harness.peer.probe import probe_echo
 from harness.wire.frames import Frame, Opcode, build_frame, close_payload
 
 
@@ -31,6 +49,9 @@ class ScriptRunner:
         self._open_message: tuple[int, hashlib._Hash, int] | None = None
         self.checkpoint_seen = False
         self._payloads: dict[int, bytes] = {}
+        self.context = resources.current() or resources.CaseContext()
+        self.context.attach(conn)
+        self._probes: list[asyncio.Task[str | None]] = []
 
     # -- bytes for each kind of step ---------------------------------------------------------------
 
@@ -83,16 +104,19 @@ class ScriptRunner:
         """Record complete data messages and pings as the target should see them."""
         obs = self.conn.obs
         if obs.close_sent is not None:
+            obs.sent_after_close += 1  # a rule the peer breaks on purpose (§5.5.1); the target may fail
             return  # after our close the target must not answer anything (§5.5.1)
         if opcode == Opcode.PING:
             obs.pings_sent.append(payload)
         elif opcode == Opcode.CLOSE and obs.close_sent is None:
             obs.close_sent = parse_close(payload, self.conn.trace.now())
         elif opcode in (Opcode.TEXT, Opcode.BINARY):
+            self.conn.payload_written += len(payload)
             self._open_message = (opcode, hashlib.sha256(payload), len(payload))
         elif opcode == Opcode.CONTINUATION and self._open_message is not None:
             op, digest, size = self._open_message
             digest.update(payload)
+            self.conn.payload_written += len(payload)
             self._open_message = (op, digest, size + len(payload))
         else:
             return
@@ -165,6 +189,15 @@ class ScriptRunner:
 
     async def run(self, steps: list[Step]) -> bool:
         """Run steps in order; False when the target ended the connection before the last one."""
+        try:
+            return await self._run(steps)
+        finally:
+            if not self.conn.reading:
+                self.conn.trace.note("note", "resume-at-end", why="the script ended with reading paused")
+                self.conn.resume_reading()
+            await self._collect_probes()
+
+    async def _run(self, steps: list[Step]) -> bool:
         for index, step in enumerate(steps):
             if self.conn.obs.target_failed or self.conn.write_failed:
                 self.conn.obs.steps_skipped += len(steps) - index
@@ -179,8 +212,17 @@ class ScriptRunner:
                 await self._wait(body)
             elif kind == "repeat":
                 for _ in range(body.count):
-                    if not await self.run(body.steps):
+                    if not await self._run(body.steps):
                         return False
+            elif kind == "flood":
+                await self._flood(body)
+            elif kind == "pause_reading":
+                self.context.mark_load()
+                self.conn.pause_reading()
+            elif kind == "resume_reading":
+                self.conn.resume_reading()
+            elif kind == "probe":
+                self._probes.append(asyncio.ensure_future(self._probe(body)))
             elif kind == "disconnect":
                 self.conn.obs.peer_disconnected = True
                 await self.conn.close_tcp()
@@ -193,6 +235,43 @@ class ScriptRunner:
                 delay = getattr(body, "delay", 0.0)
                 await self.conn.write(data, chop=chop, delay=delay, timeout=self.timeout)
         return True
+
+    async def _flood(self, spec: FloodSpec) -> None:
+        size = self.context.policy_size(spec.size)
+        count = spec.count if spec.count is not None else max(1, (spec.bytes or 0) // max(size, 1))
+        self.context.mark_load()
+        obs = self.conn.obs
+
+        def record(opcode: int, length: int, digest: str) -> None:
+            if obs.close_sent is None:
+                obs.sent_messages.append((opcode, length, digest))
+
+        stats = await run_flood(
+            self.conn, size=size, opcode=spec.opcode, count=count, stall_after=spec.stall_after, record=record
+        )
+        self.context.floods.append(stats)
+
+    async def _probe(self, spec: ProbeSpec) -> str | None:
+        if self.conn.obs.peer_is_server:
+            return "probe opens a second connection to a server target; this target is a client"
+        await asyncio.sleep(spec.after)
+        peer = self.conn.writer.get_extra_info("peername")
+        timeout = min(spec.timeout, self.conn.remaining(0.5))
+        self.conn.trace.note("out", "probe", after=spec.after)
+        problem = await probe_echo(peer[0], peer[1], self._bytes(spec.payload), spec.opcode, timeout)
+        self.conn.trace.note("in", "probe-result", ok=problem is None, problem=problem)
+        return problem
+
+    async def _collect_probes(self) -> None:
+        """Wait for the probes still running (each bounded by its own timeout) and record failures."""
+        for task in self._probes:
+            try:
+                problem = await task
+            except Exception as exc:  # the probe's own failure is the harness's, not the target's
+                raise RuntimeError(f"probe failed: {exc!r}") from exc
+            if problem:
+                self.conn.obs.unmet.append(problem)
+        self._probes.clear()
 
     async def _wait(self, spec: WaitSpec) -> None:
         obs = self.conn.obs

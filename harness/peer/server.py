@@ -29,7 +29,7 @@ from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs
 
-EVENTS_GRACE = 5.0
+EVENTS_GRACE = 12.0  # > the 10 s close timeout libraries use when a close reply never comes
 # What reading an opening request can end in when the client sends no complete one.
 REQUEST_ERRORS = (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError)
 
@@ -163,12 +163,19 @@ async def run_server_case(
     proc = await launch(url, list(model.client.protocols), scenario_env(model.client))
     events_task = asyncio.ensure_future(_read_events(proc, client))
     try:
-        try:
-            reader, writer = await asyncio.wait_for(accepted.get(), timeout)
-        except TimeoutError:
+        arrival = asyncio.ensure_future(accepted.get())
+        exited = asyncio.ensure_future(proc.wait())
+        await asyncio.wait({arrival, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        exited.cancel()
+        if not arrival.done():  # a client that exits (127: unsupported) or never connects ends the wait
+            arrival.cancel()
+            first = exited.done() and not exited.cancelled()
             obs = Observed(peer_is_server=True)
-            obs.handshake_error = f"the client did not connect within {timeout:g} s"
+            obs.handshake_error = "the client did not connect" + (
+                " (it exited first)" if first else f" within {timeout:g} s"
+            )
             return obs, Trace(), client
+        reader, writer = arrival.result()
         obs, trace = await serve_connection(case, reader, writer, data_dir=data_dir, timeout=timeout)
     finally:
         server.close()
@@ -232,7 +239,11 @@ async def serve_connection(
         obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
         conn.start()
         conn.set_budget(timeout)
-        await conn.write(reply + frames, chop=response.chop if response else None)
+        await conn.write(
+            reply + frames,
+            chop=response.chop if response else None,
+            delay=response.delay if response else 0.0,  # e.g. to let a client abort before the handshake
+        )
         await runner.run(steps)
         await finish(conn, model.expect)
     finally:

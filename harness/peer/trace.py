@@ -72,6 +72,7 @@ def _as_dict(event: dict[str, Any] | _FrameRecord) -> dict[str, Any]:
 class Trace:
     def __init__(self) -> None:
         self.t0 = time.monotonic()
+        self._last = -1.0
         self.head: list[dict[str, Any] | _FrameRecord] = []
         self.tail: deque[dict[str, Any] | _FrameRecord] = deque(maxlen=TAIL)
         self.elided = 0
@@ -79,7 +80,16 @@ class Trace:
         self.handshake_response: str | None = None
 
     def now(self) -> float:
-        return round(time.monotonic() - self.t0, 6)
+        """Seconds since the connection started, strictly increasing (1 us steps at least).
+
+        The verdict orders events by these stamps (who sent the first close?); two readings in the same
+        microsecond must still keep the order in which they happened.
+        """
+        t = round(time.monotonic() - self.t0, 6)
+        if t <= self._last:
+            t = round(self._last + 1e-6, 6)
+        self._last = t
+        return t
 
     def add(self, event: dict[str, Any] | _FrameRecord) -> None:
         if isinstance(event, dict):

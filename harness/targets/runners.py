@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import psutil
+
+from harness.sampling import ProcessTree
+
 if TYPE_CHECKING:
     from harness.peer.server import ClientProcess
 
@@ -106,6 +110,15 @@ class Runner:
     def log_since(self, mark: int) -> str:
         return ""
 
+    def memory_bytes(self) -> int | None:
+        """Resident memory of the running target in bytes, or None where it cannot be measured.
+
+        Sampled every few tens of milliseconds by ``harness.sampling`` during resource cases, so it
+        must be cheap and must not raise: a process tree through psutil here, container stats in a
+        Docker runner, nothing for a server somebody else runs (``--target-url``).
+        """
+        return None
+
     def stop(self) -> None:
         return None
 
@@ -174,6 +187,7 @@ class ProcessRunner(Runner):
         self.proc: subprocess.Popen[bytes] | None = None
         self.address = Address("127.0.0.1", 0)
         self.starts = 0
+        self._tree: ProcessTree | None = None
 
     @classmethod
     def from_command(cls, command: str, log_path: Path) -> ProcessRunner:
@@ -238,6 +252,19 @@ class ProcessRunner(Runner):
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def memory_bytes(self) -> int | None:
+        """RSS of the target's process tree (the adapter and anything it spawned), via psutil."""
+        proc = self.proc
+        if proc is None:
+            return None
+        tree = self._tree
+        if tree is None or tree.root.pid != proc.pid:
+            try:
+                tree = self._tree = ProcessTree(proc.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                return None
+        return tree.rss()
 
     def exit_status(self) -> int | None:
         return self.proc.poll() if self.proc is not None else None

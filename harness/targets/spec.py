@@ -43,8 +43,16 @@ class ProcessSpec(_Model):
 
 
 class DockerSpec(_Model):
+    """A role run in a container (docs/architecture.md, "Container targets").
+
+    The image is built from ``dockerfile`` in the target folder (the build context, plus the host's CA
+    bundle as ``wsconform-ca.pem``); ``argv`` is the full container command with the placeholders of
+    process argv except ``{python}``; the container runs on the host network.
+    """
+
     dockerfile: str = "Dockerfile"
-    args: list[str] = []
+    argv: list[str] = []
+    env: dict[str, str] = {}
 
 
 class SetupSpec(_Model):
@@ -59,9 +67,16 @@ class SetupSpec(_Model):
     timeout: float = 600.0
 
 
+class BrowserSpec(_Model):
+    """A browser client target: the adapter script a page runs (see harness/targets/browser.py)."""
+
+    script: str = "adapter.js"
+
+
 class RoleSpec(_Model):
     process: ProcessSpec | None = None
     docker: DockerSpec | None = None
+    browser: BrowserSpec | None = None
     ready: Literal["tcp", "stdout-line"] = "tcp"
     startup_timeout: float = 20.0
 
@@ -70,11 +85,17 @@ class Policies(_Model):
     subprotocols: list[str] = []
     permessage_deflate: bool = False
     max_message_size: int | None = None
+    whatwg_api: bool = False  # a browser API: rules with `binding: whatwg` bind it (FAIL, not INFORMATIONAL)
 
 
 class ExpectedDeviation(_Model):
+    """A justified deviation. ``intermittent``: the deviation depends on timing the harness cannot
+    control (e.g. how the kernel batches writes), so PASS is accepted too; every other outcome still
+    fails the run."""
+
     outcome: Outcome
     reason: str
+    intermittent: bool = False
 
 
 class TargetSpec(_Model):
@@ -104,6 +125,23 @@ class TargetSpec(_Model):
     @property
     def available(self) -> bool:
         return not self.missing()
+
+    def runners(self, role: str) -> list[str]:
+        """The runners target.yaml declares for ``role`` ("process", "docker"), in preference order."""
+        rs = self.roles.get(role)  # type: ignore[call-overload]
+        return [r for r in ("process", "docker") if rs is not None and getattr(rs, r) is not None]
+
+    def runner_problem(self, runner: str, *, role: str | None = None) -> str | None:
+        """Why this machine cannot run the target (or ``role``) with ``runner``; None when it can."""
+        roles = [role] if role else list(self.roles)
+        if not any(runner in self.runners(r) for r in roles):
+            return f"no {runner} runner in target.yaml"
+        if runner == "docker":
+            from harness.targets.docker_runner import docker_problem
+
+            return docker_problem()
+        missing = self.missing()
+        return f"missing {', '.join(missing)}" if missing else None
 
     def resolved_version(self) -> str:
         v = self.version

@@ -62,7 +62,19 @@ def fail(message: str) -> None:
     emit("close", code=ABNORMAL_CLOSURE, reason="", wasClean=False)
 
 
-async def run(url: str, protocols: list[str], max_size: int) -> None:
+def slow_reader_delay() -> float:
+    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
+    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
+    """
+    scenario = os.environ.get("WSCONFORM_SCENARIO")
+    if not scenario:
+        return 0.0
+    if scenario != "slow-reader":
+        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
+    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
+
+
+async def run(url: str, protocols: list[str], max_size: int, delay: float = 0.0) -> None:
     async with aiohttp.ClientSession() as session:
         try:
             ws = await session.ws_connect(
@@ -81,6 +93,8 @@ async def run(url: str, protocols: list[str], max_size: int) -> None:
         try:
             while True:
                 msg = await ws.receive()
+                if delay and msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await asyncio.sleep(delay)  # a slow consumer
                 if msg.type is WSMsgType.TEXT:
                     emit_message("text", msg.data.encode("utf-8"))
                     await ws.send_str(msg.data)
@@ -105,8 +119,7 @@ async def run(url: str, protocols: list[str], max_size: int) -> None:
 
 
 def main() -> None:
-    if os.environ.get("WSCONFORM_SCENARIO"):
-        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
+    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")
@@ -114,7 +127,7 @@ def main() -> None:
     args = ap.parse_args()
     protocols = [p for p in args.protocols.split(",") if p]
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.max_size), SAFETY_TIMEOUT))
+        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.max_size, delay), SAFETY_TIMEOUT))
     except TimeoutError:
         fail(f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
     sys.exit(0)

@@ -69,6 +69,18 @@ def emit_message(kind: str, data: bytes) -> None:
     emit("message", type=kind, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
+def slow_reader_delay() -> float:
+    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
+    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
+    """
+    scenario = os.environ.get("WSCONFORM_SCENARIO")
+    if not scenario:
+        return 0.0
+    if scenario != "slow-reader":
+        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
+    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
+
+
 def fail(message: str | None) -> None:
     """Error (unless one was already reported: message None), then close 1006, never split."""
     with _lock:
@@ -104,7 +116,7 @@ def wait_for_tcp_close(ws: websocket.WebSocket) -> None:
         ws.shutdown()  # type: ignore[no-untyped-call]
 
 
-def run(url: str, protocols: list[str]) -> None:
+def run(url: str, protocols: list[str], delay: float = 0.0) -> None:
     try:
         ws = websocket.create_connection(url, subprotocols=protocols or None, timeout=CONNECT_TIMEOUT)
     except (websocket.WebSocketException, OSError) as exc:
@@ -116,6 +128,8 @@ def run(url: str, protocols: list[str]) -> None:
     try:
         while True:
             opcode, frame = ws.recv_data_frame(control_frame=True)
+            if delay and opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
+                time.sleep(delay)  # a slow consumer: nothing is read meanwhile (a synchronous client)
             if opcode == ABNF.OPCODE_TEXT:
                 emit_message("text", bytes(frame.data))
                 ws.send(frame.data, ABNF.OPCODE_TEXT)
@@ -147,8 +161,7 @@ def run(url: str, protocols: list[str]) -> None:
 
 
 def main() -> None:
-    if os.environ.get("WSCONFORM_SCENARIO"):
-        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
+    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")
@@ -161,7 +174,7 @@ def main() -> None:
     timer = threading.Timer(SAFETY_TIMEOUT, watchdog)
     timer.daemon = True
     timer.start()
-    run(args.url, protocols)
+    run(args.url, protocols, delay)
     timer.cancel()
     sys.exit(0)
 

@@ -29,7 +29,19 @@ def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-async def run(url: str, protocols: list[str], max_size: int) -> None:
+def slow_reader_delay() -> float:
+    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
+    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
+    """
+    scenario = os.environ.get("WSCONFORM_SCENARIO")
+    if not scenario:
+        return 0.0
+    if scenario != "slow-reader":
+        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
+    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
+
+
+async def run(url: str, protocols: list[str], max_size: int, delay: float = 0.0) -> None:
     try:
         ws = await connect(
             url,
@@ -47,6 +59,8 @@ async def run(url: str, protocols: list[str], max_size: int) -> None:
     emit("open", protocol=ws.subprotocol or "", extensions=extensions)
     try:
         async for message in ws:
+            if delay:
+                await asyncio.sleep(delay)  # a slow consumer: the library's queue fills, then the socket
             data = message.encode() if isinstance(message, str) else message
             emit(
                 "message",
@@ -66,8 +80,7 @@ async def run(url: str, protocols: list[str], max_size: int) -> None:
 
 
 def main() -> None:
-    if os.environ.get("WSCONFORM_SCENARIO"):
-        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
+    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")
@@ -75,7 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     protocols = [p for p in args.protocols.split(",") if p]
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.max_size), SAFETY_TIMEOUT))
+        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.max_size, delay), SAFETY_TIMEOUT))
     except TimeoutError:
         emit("error", message=f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
         emit("close", code=1006, reason="", wasClean=False)

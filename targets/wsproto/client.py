@@ -79,6 +79,18 @@ def emit_message(kind: str, data: bytes) -> None:
     emit("message", type=kind, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
+def slow_reader_delay() -> float:
+    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
+    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
+    """
+    scenario = os.environ.get("WSCONFORM_SCENARIO")
+    if not scenario:
+        return 0.0
+    if scenario != "slow-reader":
+        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
+    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
+
+
 def fail(message: str) -> None:
     emit("error", message=message)
     emit("close", code=ABNORMAL_CLOSURE, reason="", wasClean=False)
@@ -87,7 +99,10 @@ def fail(message: str) -> None:
 class Client:
     """One WebSocket connection: feeds wsproto and writes what it produces."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0
+    ) -> None:
+        self.delay = delay  # slow-reader scenario: seconds before handling each message
         self.reader = reader
         self.writer = writer
         self.ws = WSConnection(ConnectionType.CLIENT)
@@ -151,6 +166,8 @@ class Client:
                 if event.message_finished:
                     text = "".join(self.text_parts)
                     self.text_parts.clear()
+                    if self.delay:
+                        await asyncio.sleep(self.delay)  # a slow consumer: nothing is read meanwhile
                     emit_message("text", text.encode("utf-8"))
                     await self.send(self.ws.send(TextMessage(data=text)))
             elif isinstance(event, BytesMessage):
@@ -158,6 +175,8 @@ class Client:
                 if event.message_finished:
                     payload = b"".join(self.binary_parts)
                     self.binary_parts.clear()
+                    if self.delay:
+                        await asyncio.sleep(self.delay)  # a slow consumer: nothing is read meanwhile
                     emit_message("binary", payload)
                     await self.send(self.ws.send(BytesMessage(data=payload)))
             elif isinstance(event, Ping):
@@ -203,7 +222,7 @@ class Client:
             fail(self.error or "connection closed without a close frame")
 
 
-async def run(url: str, protocols: list[str]) -> None:
+async def run(url: str, protocols: list[str], delay: float = 0.0) -> None:
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None:
         fail(f"unsupported URL {url!r} (ws:// only)")
@@ -215,7 +234,7 @@ async def run(url: str, protocols: list[str]) -> None:
     except OSError as exc:
         fail(f"{type(exc).__name__}: {exc}")
         return
-    client = Client(reader, writer)
+    client = Client(reader, writer, delay)
     try:
         await client.run(f"{parts.hostname}:{port}", target, protocols)
     except (ConnectionError, LocalProtocolError) as exc:
@@ -228,8 +247,7 @@ async def run(url: str, protocols: list[str]) -> None:
 
 
 def main() -> None:
-    if os.environ.get("WSCONFORM_SCENARIO"):
-        sys.exit(127)  # no scenario (API-level calls, slow consumer) is implemented in this adapter
+    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--url", required=True)
     ap.add_argument("--protocols", default="")
@@ -240,7 +258,7 @@ def main() -> None:
         sys.exit(UNSUPPORTED)
     protocols = [p for p in args.protocols.split(",") if p]
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols), SAFETY_TIMEOUT))
+        asyncio.run(asyncio.wait_for(run(args.url, protocols, delay), SAFETY_TIMEOUT))
     except TimeoutError:
         fail(f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
     sys.exit(0)

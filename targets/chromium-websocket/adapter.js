@@ -1,0 +1,104 @@
+// wsconform client adapter: Chromium's WebSocket API (WHATWG WebSockets Standard).
+//
+// harness/targets/browser.py serves this script in a fresh page per case and calls
+// wsconformRun(url, protocols, scenario, delayMs). The adapter echoes every message with the same type,
+// lets the browser answer the closing handshake, and reports what the API saw through
+// __wsconformEmit(JSON) (events open, message, error, close, exception: the JSON-lines contract of
+// docs/architecture.md) and ends with __wsconformExit(code); 127 = scenario not supported.
+//
+// Scenarios exercise API rules a server cannot see (WHATWG WebSockets, "The WebSocket interface"):
+//   close-999 / close-5000   close(code) with a code that is neither 1000 nor 3000-4999: InvalidAccessError
+//   close-long-reason        close(1000, reason) with a reason longer than 123 UTF-8 bytes: SyntaxError
+//   duplicate-protocols      new WebSocket(url, ["chat", "chat"]): SyntaxError
+//   slow-reader              handle each message only after delayMs (the API cannot push back)
+// After the call that must throw, the adapter goes on as the plain echo client, so the case also shows
+// that the failed call had no effect on the connection.
+"use strict";
+
+const SAFETY_TIMEOUT_MS = 30000;
+const SCENARIOS = ["", "close-999", "close-5000", "close-long-reason", "duplicate-protocols", "slow-reader"];
+
+function wsconformRun(url, protocols, scenario, delayMs) {
+  let chain = Promise.resolve();
+  let exited = false;
+  // Every report goes through one promise chain, so events keep the order the API produced them in.
+  const emit = (event, fields) => {
+    chain = chain.then(() => window.__wsconformEmit(JSON.stringify({ event, ...fields })));
+  };
+  const exit = (code) => {
+    chain = chain.then(() => {
+      if (!exited) {
+        exited = true;
+        window.__wsconformExit(code);
+      }
+    });
+  };
+  const attempt = (what, call) => {
+    try {
+      call();
+      emit("call", { what, threw: false });
+    } catch (e) {
+      emit("exception", { name: e.name, message: String(e.message), during: what });
+    }
+  };
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const sha256 = async (bytes) => {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  };
+
+  if (!SCENARIOS.includes(scenario)) {
+    exit(127);
+    return;
+  }
+  if (scenario === "duplicate-protocols") {
+    attempt("new WebSocket(url, ['chat', 'chat'])", () => new WebSocket(url, ["chat", "chat"]));
+  }
+  let ws;
+  try {
+    ws = new WebSocket(url, protocols);
+  } catch (e) {
+    emit("exception", { name: e.name, message: String(e.message), during: "new WebSocket" });
+    emit("error", { message: `constructor threw ${e.name}` });
+    emit("close", { code: 1006, reason: "", wasClean: false });
+    exit(0);
+    return;
+  }
+  ws.binaryType = "arraybuffer";
+  let handling = Promise.resolve();
+
+  ws.onopen = () => {
+    emit("open", { protocol: ws.protocol, extensions: ws.extensions });
+    if (scenario === "close-999") attempt("close(999)", () => ws.close(999));
+    if (scenario === "close-5000") attempt("close(5000)", () => ws.close(5000));
+    if (scenario === "close-long-reason") attempt("close(1000, 124-byte reason)", () => ws.close(1000, "x".repeat(124)));
+  };
+  ws.onmessage = (event) => {
+    const data = event.data;
+    const text = typeof data === "string";
+    const bytes = text ? new TextEncoder().encode(data) : new Uint8Array(data);
+    if (scenario === "slow-reader") {
+      handling = handling.then(() => sleep(delayMs)).then(() => ws.send(data));
+    } else {
+      ws.send(data); // at once, in arrival order
+    }
+    chain = chain.then(async () => {
+      const digest = await sha256(bytes);
+      window.__wsconformEmit(
+        JSON.stringify({ event: "message", type: text ? "text" : "binary", size: bytes.length, sha256: digest }),
+      );
+    });
+  };
+  ws.onerror = () => emit("error", { message: "error event" });
+  ws.onclose = (event) => {
+    handling.then(() => {
+      emit("close", { code: event.code, reason: event.reason, wasClean: event.wasClean });
+      exit(0);
+    });
+  };
+  setTimeout(() => {
+    emit("error", { message: `adapter safety timeout (${SAFETY_TIMEOUT_MS} ms)` });
+    emit("close", { code: 1006, reason: "", wasClean: false });
+    exit(0);
+  }, SAFETY_TIMEOUT_MS);
+}
