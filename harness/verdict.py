@@ -405,7 +405,8 @@ def judge_api(
         sent = obs.close_sent if obs.close_sent.t <= obs.close.t else obs.close
         want = sent.code if sent.code is not None else 1005
         refusal = sent is obs.close_sent and obs.close.code != sent.code
-        if (refusal or obs.sent_after_close) and _reports_failure(kinds, close):
+        unclean = close.get("wasClean") is False and close.get("code") in (1006, want)
+        if (refusal and _reports_failure(kinds, close)) or (obs.sent_after_close and unclean):
             # the client failed the connection instead of echoing (1002 to code 5000), or it refused
             # the frames the peer sent after its own close (§5.5.1): both allowed here
             pass

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.peer.observed import close_code_valid
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
+from harness.wire.utf8 import Utf8Validator
 
 DEFECTS = {
     "accept-wrong-accept": "does not check Sec-WebSocket-Accept (§4.1)",
@@ -32,6 +33,11 @@ DEFECTS = {
     "accept-masked": "accepts masked frames from the server (§5.1)",
     "report-1000-on-abnormal": "reports close 1000, clean, when TCP drops without a close frame (§7.1.5)",
     "api-close-no-throw": "close(999) sends a close frame with 999 instead of throwing InvalidAccessError",
+    "accept-invalid-utf8": "does not validate UTF-8 in text messages (§8.1)",
+    "accept-orphan-continuation": "accepts a continuation frame with no message in progress (§5.4)",
+    "empty-pong": "answers a ping with an empty pong instead of the same payload (§5.5.3)",
+    "echo-invalid-close-code": "echoes an invalid close code instead of failing with 1002 (§7.4)",
+    "drop-when-slow": "a slow consumer (slow-reader) that skips every other message to keep up (data loss)",
 }
 # API scenarios (WSCONFORM_SCENARIO): the call that a WHATWG API must refuse, and the DOMException name.
 REFUSED_CALLS = {
@@ -90,6 +96,10 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
     parser = FrameParser(expect_masked=defect == "accept-masked")
     parts_of: list[bytes] = []
     opcode = 0
+    text = Utf8Validator()
+    # slow-reader: sleep before handling each message; nothing is read meanwhile (backpressure).
+    delay = int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000 if scenario == "slow-reader" else 0.0
+    handled = 0
     while True:
         data = await reader.read(65536)
         if not data:
@@ -98,16 +108,27 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                 emit("close", code=1000, reason="", wasClean=True)
                 return None
             return fail(message="connection lost")
-        for frame in parser.feed(data):
+        frames = parser.feed(data)
+        if parser.oversized is not None:
+            writer.write(build_frame(Opcode.CLOSE, close_payload(1009), mask=mask))
+            writer.close()
+            return fail(message=f"declared length {parser.oversized} refused")
+        for frame in frames:
             if frame.violations:
                 writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
                 writer.close()
                 return fail(message=", ".join(frame.violations))
             if frame.opcode == Opcode.PING:
-                writer.write(build_frame(Opcode.PONG, frame.payload, mask=mask))
+                pong = b"" if defect == "empty-pong" else frame.payload
+                writer.write(build_frame(Opcode.PONG, pong, mask=mask))
             elif frame.opcode == Opcode.CLOSE:
                 code = int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else None
-                if code is not None and not close_code_valid(code):
+                bad_body = len(frame.payload) == 1 or not Utf8Validator().feed(frame.payload[2:], final=True)
+                if bad_body:
+                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.close()
+                    return fail(message="close frame with a 1-byte body or a reason that is not UTF-8")
+                if code is not None and not close_code_valid(code) and defect != "echo-invalid-close-code":
                     writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
                     writer.close()
                     return fail(message=f"invalid close code {code}")
@@ -118,25 +139,35 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                 emit("close", code=1005 if code is None else code, reason=reason, wasClean=True)
                 return None
             elif frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
+                orphan = frame.opcode == Opcode.CONTINUATION and not opcode
+                interleaved = frame.opcode != Opcode.CONTINUATION and opcode
+                if (orphan and defect != "accept-orphan-continuation") or interleaved:
+                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.close()
+                    return fail(message="continuation frame out of place (§5.4)")
                 if frame.opcode != Opcode.CONTINUATION:
-                    opcode, parts_of = frame.opcode, []
+                    opcode, parts_of, text = frame.opcode, [], Utf8Validator()
                 parts_of.append(frame.payload)
+                checking = opcode == Opcode.TEXT and defect != "accept-invalid-utf8"
+                if checking and not text.feed(frame.payload, final=frame.fin):  # fail fast (§8.1)
+                    writer.write(build_frame(Opcode.CLOSE, close_payload(1007), mask=mask))
+                    writer.close()
+                    return fail(message="invalid UTF-8")
                 if frame.fin:
                     payload = b"".join(parts_of)
-                    if opcode == Opcode.TEXT:
-                        try:
-                            payload.decode("utf-8")
-                        except UnicodeDecodeError:
-                            writer.write(build_frame(Opcode.CLOSE, close_payload(1007), mask=mask))
-                            writer.close()
-                            return fail(message="invalid UTF-8")
+                    kind, opcode = opcode or Opcode.BINARY, 0
+                    handled += 1
+                    if delay and defect == "drop-when-slow" and handled % 2 == 0:
+                        continue
+                    if delay:
+                        await asyncio.sleep(delay)
                     emit(
                         "message",
-                        type="text" if opcode == Opcode.TEXT else "binary",
+                        type="text" if kind == Opcode.TEXT else "binary",
                         size=len(payload),
                         sha256=hashlib.sha256(payload).hexdigest(),
                     )
-                    writer.write(build_frame(opcode, payload, mask=mask))
+                    writer.write(build_frame(kind, payload, mask=mask))
         await writer.drain()
 
 
@@ -148,7 +179,7 @@ def main() -> None:
     args = ap.parse_args()
     protocols = [p for p in args.protocols.split(",") if p]
     scenario = os.environ.get("WSCONFORM_SCENARIO", "")
-    if scenario and scenario not in (*REFUSED_CALLS, "abort-before-open"):
+    if scenario and scenario not in (*REFUSED_CALLS, "abort-before-open", "slow-reader"):
         sys.exit(127)
     try:
         asyncio.run(asyncio.wait_for(run(args.url, protocols, args.defect, scenario), 30))

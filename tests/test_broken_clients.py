@@ -28,6 +28,12 @@ ROWS = [
     ("accept-masked", "client-rejects-masked-frame", "stayed open"),
     ("report-1000-on-abnormal", "client-reports-abnormal-close", "reported close code 1000"),
     ("api-close-no-throw", "api-close-999-throws", "invalid-close-code-999"),
+    ("drop-when-slow", "backpressure-client-slow-reader", "message 2: expected binary"),
+    ("accept-invalid-utf8", "utf8-invalid-one-frame", "invalid-utf8"),
+    ("accept-orphan-continuation", "orphan-continuation-fin-true-then-text-one-write", "1002"),
+    ("empty-pong", "ping-text-payload", "pong"),
+    ("echo-invalid-close-code", "close-code-999", "invalid-close-code-999"),
+    ("no-mask", "binary-len-126", "unmasked"),
 ]
 
 
@@ -63,7 +69,12 @@ def test_client_defect_is_caught(
 def test_every_client_case_passes_the_correct_client(repo_cases: dict[str, Case], tmp_path: Path) -> None:
     """The reference client built on our codec passes every client-role case: no case asks too much."""
     results = [_run(c, tmp_path, None) for c in repo_cases.values() if c.model.role in ("client", "both")]
-    bad = [(r.case.id, r.outcome, r.reason) for r in results if r.outcome is not Outcome.PASS]
+    # INFORMATIONAL: the case records behaviour no rule decides (e.g. how a close code 5000 is answered)
+    bad = [
+        (r.case.id, r.outcome, r.reason)
+        for r in results
+        if r.outcome not in (Outcome.PASS, Outcome.INFORMATIONAL)
+    ]
     assert not bad, bad
 
 

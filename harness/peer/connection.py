@@ -260,6 +260,10 @@ class PeerConnection:
                     return False
                 if chop and delay:
                     await asyncio.sleep(delay)
+                elif chop:
+                    # Let the reader run between chops: a target that fails the connection mid-way must
+                    # have its close frame read before our next write meets a reset and discards it.
+                    await asyncio.sleep(0)
         except TimeoutError:
             self.write_failed = True
             self.trace.note("tcp", "write-stalled", seconds=timeout)

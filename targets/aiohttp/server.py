@@ -66,9 +66,10 @@ def split_subprotocols(value: str) -> tuple[str, ...]:
 
 async def echo(request: web.Request) -> web.StreamResponse:
     subprotocols = request.app[SUBPROTOCOLS]
+    # aiohttp refuses a message whose size is >= max_msg_size: + 1 accepts exactly --max-size bytes
     ws = web.WebSocketResponse(
         protocols=subprotocols,
-        max_msg_size=request.app[MAX_SIZE],
+        max_msg_size=request.app[MAX_SIZE] + 1,
         compress=True,
         autoping=True,
         heartbeat=None,

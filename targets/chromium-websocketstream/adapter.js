@@ -95,6 +95,9 @@ async function wsconformRun(url, protocols, scenario, delayMs) {
       const { closeCode, reason } = await wss.closed;
       emit("close", { code: closeCode ?? 1005, reason: reason ?? "", wasClean: true });
     } catch (e) {
+      // A rejected `closed` is how the stream API says the connection failed: the WebSocket API's
+      // error event, then close.
+      emit("error", { message: `closed rejected: ${e.name}: ${e.message}` });
       emit("close", { code: e.closeCode ?? 1006, reason: e.reason ?? "", wasClean: false });
     }
   };

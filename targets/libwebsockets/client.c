@@ -186,7 +186,12 @@ callback_client(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return wsc_on_writeable(&state.conn, wsi);
 
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		/* lws answers with a Close itself once we return 0 */
+		/*
+		 * lws answers with a Close itself once we return 0. It calls this again for a second
+		 * Close frame; the code and reason are those of the first (RFC 6455 §7.1.5).
+		 */
+		if (state.peer_closed)
+			return 0;
 		state.peer_closed = 1;
 		state.close_code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
 		if (len > 2) {
