@@ -126,3 +126,22 @@ def test_cli_runs_the_browser_target(tmp_path: Path) -> None:
     assert outcomes["api-stream-abort-before-open"] == "PASS"
     assert outcomes["api-close-999-throws"] == "PASS"
     assert all(r["target"] == "chromium-websocketstream@client" for r in data["results"])
+
+
+def test_websocketstream_pushes_back_and_websocket_does_not(
+    repo_cases: dict[str, Case], tmp_path: Path
+) -> None:
+    """The same slow consumer: the WebSocket API queues everything, WebSocketStream stalls the sender."""
+    case = repo_cases["backpressure-client-slow-reader"]
+    results = {}
+    for target in ("chromium-websocket", "chromium-websocketstream"):
+        session = _session(target, tmp_path)
+        try:
+            results[target] = run_case(case, session, data_dir=CASES / "data")
+        finally:
+            session.stop()
+    plain, stream = results["chromium-websocket"], results["chromium-websocketstream"]
+    assert plain.outcome is Outcome.INFORMATIONAL and "unbounded" in plain.reason, plain.reason
+    assert stream.outcome is Outcome.PASS and "bounded" in stream.reason, stream.reason
+    assert plain.figures is not None and stream.figures is not None
+    assert plain.figures["held_bytes"] > 4 * stream.figures["held_bytes"], (plain.figures, stream.figures)

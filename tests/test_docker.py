@@ -334,3 +334,15 @@ def test_parallel_workers_get_their_own_containers(tmp_path: Path) -> None:
     finally:
         for w in workers:
             w.stop()
+
+
+def test_container_memory_is_measured_for_resource_cases(tmp_path: Path) -> None:
+    """Backpressure figures need the container's RSS: read on the host from the container's process tree."""
+    session = _session(tmp_path, "websockets", root=ROOT / "targets")
+    try:
+        session.ensure_running()
+        rss = session.runner.memory_bytes()
+    finally:
+        session.stop()
+    assert rss is not None and 5 * 1024 * 1024 < rss < 500 * 1024 * 1024, rss
+    assert session.runner.memory_bytes() is None  # stopped: nothing to measure
