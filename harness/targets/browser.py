@@ -93,6 +93,10 @@ class PageClient:
             self.stdout.feed_eof()
         self._owner.close_page(self)
 
+    @property
+    def exited(self) -> bool:
+        return self._exit.done()
+
     async def wait(self) -> int:
         return await asyncio.shield(self._exit)  # a cancelled waiter must not cancel the exit itself
 
@@ -261,6 +265,8 @@ class BrowserLauncher(Runner):
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), PAGE_TIMEOUT)
         except (TimeoutError, concurrent.futures.CancelledError, Exception) as exc:
+            if client.exited:  # the adapter ended during the call (e.g. exit 127 at once), closing its page
+                return client
             self.close_page(client)
             raise TargetUnavailable(f"the adapter page did not load: {type(exc).__name__}: {exc}") from exc
         self._log(f"    page ready in {(time.monotonic() - started) * 1000:.0f} ms")
