@@ -295,7 +295,7 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
         console.print(f"[red]error[/red] {exc}")
         return 2
     table = Table(title="targets")
-    for col in ("name", "implementation", "language", "roles (runners)", "process here", "docker here"):
+    for col in ("name", "implementation", "language", "roles (runners)", "local here", "docker here"):
         table.add_column(col)
     for name, spec in specs.items():
         roles = []
@@ -312,6 +312,9 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
 
 def _availability(spec: TargetSpec, runner: str) -> str:
     """``yes``, ``no (why)``, or ``-`` when target.yaml offers no such runner."""
+    if runner == "process" and any(rs.browser is not None for rs in spec.roles.values()):
+        missing = spec.missing()  # a browser target runs locally too: chromium and Playwright
+        return f"[red]no[/red] ({escape(', '.join(missing))})" if missing else "[green]yes[/green] (browser)"
     if not any(runner in spec.runners(r) for r in spec.roles):
         return "[dim]-[/dim]"
     problem = spec.runner_problem(runner)

@@ -349,3 +349,12 @@ def test_run_with_workers_covers_both_roles_of_a_target(tmp_path: Path) -> None:
     by_target = {r["target"] for r in doc["results"]}
     assert by_target == {"websockets", "websockets@client"}
     assert code == 0, [r for r in doc["results"] if r["outcome"] in ("FAIL", "ERROR")]
+
+
+def test_targets_list_shows_roles_runners_and_availability(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every target folder appears with its roles and runners; a missing runtime says why, not just no."""
+    assert main(["targets", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("websockets", "node-ws", "gorilla", "chromium-websocket"):
+        assert name[:9] in out
+    assert "(browser)" in out and "docker" in out and "process" in out
