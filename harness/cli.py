@@ -323,10 +323,27 @@ def _availability(spec: TargetSpec, runner: str) -> str:
     if runner == "docker":
         from harness.targets.docker_runner import built_image
 
-        files = sorted({rs.docker.dockerfile for rs in spec.roles.values() if rs.docker is not None})
-        built = all(built_image(spec, f) for f in files)
+        built = all(built_image(spec, f) for f in _dockerfiles(spec))
         return "[green]yes[/green] " + ("(image built)" if built else "(image not built yet)")
     return "[green]yes[/green]"
+
+
+def _named_targets(args: argparse.Namespace) -> dict[str, TargetSpec] | None:
+    """The target folders, after checking the names given on the command line (None: error printed)."""
+    try:
+        specs = load_targets(args.targets_dir)
+    except TargetError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        return None
+    unknown = [n for n in args.names if n not in specs]
+    if unknown:
+        console.print(f"[red]error[/red] unknown target(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+        return None
+    return specs
+
+
+def _dockerfiles(spec: TargetSpec) -> list[str]:
+    return sorted({rs.docker.dockerfile for rs in spec.roles.values() if rs.docker is not None})
 
 
 def cmd_targets_build(args: argparse.Namespace) -> int:
@@ -334,14 +351,8 @@ def cmd_targets_build(args: argparse.Namespace) -> int:
     from harness.targets.docker_runner import docker_problem, ensure_image
     from harness.targets.runners import TargetUnavailable
 
-    try:
-        specs = load_targets(args.targets_dir)
-    except TargetError as exc:
-        console.print(f"[red]error[/red] {exc}")
-        return 2
-    unknown = [n for n in args.names if n not in specs]
-    if unknown:
-        console.print(f"[red]error[/red] unknown target(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+    specs = _named_targets(args)
+    if specs is None:
         return 2
     problem = docker_problem()
     if problem:
@@ -351,7 +362,7 @@ def cmd_targets_build(args: argparse.Namespace) -> int:
     failed = 0
     for name in names:
         spec = specs[name]
-        files = sorted({rs.docker.dockerfile for rs in spec.roles.values() if rs.docker is not None})
+        files = _dockerfiles(spec)
         if not files:
             console.print(f"{name}: no docker runner in target.yaml")
         for dockerfile in files:
@@ -372,14 +383,8 @@ def cmd_targets_setup(args: argparse.Namespace) -> int:
     from harness.targets.runners import TargetUnavailable
     from harness.targets.setup import run_setup, setup_argv
 
-    try:
-        specs = load_targets(args.targets_dir)
-    except TargetError as exc:
-        console.print(f"[red]error[/red] {exc}")
-        return 2
-    unknown = [n for n in args.names if n not in specs]
-    if unknown:
-        console.print(f"[red]error[/red] unknown target(s) {', '.join(unknown)}; known: {', '.join(specs)}")
+    specs = _named_targets(args)
+    if specs is None:
         return 2
     names = args.names or [n for n, s in specs.items() if s.setup is not None]
     failed = 0
