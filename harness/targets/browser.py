@@ -10,7 +10,8 @@ with its own loop for the whole run and cases talk to it through ``run_coroutine
 
 The adapter is a JavaScript file in the target folder defining ``wsconformRun(url, protocols,
 scenario, delayMs)``; it reports the API's events with ``__wsconformEmit(json)`` and ends with
-``__wsconformExit(code)``, the same JSON-lines contract as every other client adapter. The page is
+``__wsconformExit(code)`` (through the helpers of ``browser_reporter.js``, loaded first), the same
+JSON-lines contract as every other client adapter. The page is
 served by a tiny HTTP server on 127.0.0.1 in the browser thread: a loopback origin is a secure
 context (``crypto.subtle`` works) and, unlike a page injected by request interception, is in the
 same address space as the peer, so Chromium's Local Network Access checks allow the connection
@@ -36,6 +37,7 @@ from typing import Any
 
 from harness.targets.runners import Address, Runner, TargetUnavailable
 
+REPORTER = Path(__file__).with_name("browser_reporter.js")  # the event-reporting helpers every adapter uses
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 LAUNCH_TIMEOUT = 30.0
 PAGE_TIMEOUT = 15.0
@@ -212,6 +214,7 @@ class BrowserLauncher(Runner):
         self.version = str(self._browser.version)
         page = (
             "<!doctype html><meta charset=utf-8><title>wsconform adapter</title>"
+            f"<script>{REPORTER.read_text(encoding='utf-8')}</script>"
             f"<script>{self.script.read_text(encoding='utf-8')}</script>"
         ).encode()
         self._page_server = await asyncio.start_server(

@@ -19,33 +19,7 @@ const SAFETY_TIMEOUT_MS = 30000;
 const SCENARIOS = ["", "close-999", "close-5000", "close-long-reason", "duplicate-protocols", "slow-reader"];
 
 function wsconformRun(url, protocols, scenario, delayMs) {
-  let chain = Promise.resolve();
-  let exited = false;
-  // Every report goes through one promise chain, so events keep the order the API produced them in.
-  const emit = (event, fields) => {
-    chain = chain.then(() => window.__wsconformEmit(JSON.stringify({ event, ...fields })));
-  };
-  const exit = (code) => {
-    chain = chain.then(() => {
-      if (!exited) {
-        exited = true;
-        window.__wsconformExit(code);
-      }
-    });
-  };
-  const attempt = (what, call) => {
-    try {
-      call();
-      emit("call", { what, threw: false });
-    } catch (e) {
-      emit("exception", { name: e.name, message: String(e.message), during: what });
-    }
-  };
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const sha256 = async (bytes) => {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  };
+  const { queue, emit, exit, attempt, sleep, sha256 } = wsconformReporter();  // browser_reporter.js
 
   if (!SCENARIOS.includes(scenario)) {
     exit(127);
@@ -82,7 +56,7 @@ function wsconformRun(url, protocols, scenario, delayMs) {
     } else {
       ws.send(data); // at once, in arrival order
     }
-    chain = chain.then(async () => {
+    queue(async () => {
       const digest = await sha256(bytes);
       window.__wsconformEmit(
         JSON.stringify({ event: "message", type: text ? "text" : "binary", size: bytes.length, sha256: digest }),

@@ -26,32 +26,7 @@ const SCENARIOS = [
 ];
 
 async function wsconformRun(url, protocols, scenario, delayMs) {
-  let chain = Promise.resolve();
-  let exited = false;
-  const emit = (event, fields) => {
-    chain = chain.then(() => window.__wsconformEmit(JSON.stringify({ event, ...fields })));
-  };
-  const exit = (code) => {
-    chain = chain.then(() => {
-      if (!exited) {
-        exited = true;
-        window.__wsconformExit(code);
-      }
-    });
-  };
-  const attempt = (what, call) => {
-    try {
-      call();
-      emit("call", { what, threw: false });
-    } catch (e) {
-      emit("exception", { name: e.name, message: String(e.message), during: what });
-    }
-  };
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const sha256 = async (bytes) => {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  };
+  const { queue, emit, exit, attempt, sleep, sha256 } = wsconformReporter();  // browser_reporter.js
   const safety = setTimeout(() => {
     emit("error", { message: `adapter safety timeout (${SAFETY_TIMEOUT_MS} ms)` });
     emit("close", { code: 1006, reason: "", wasClean: false });
