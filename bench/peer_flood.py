@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness.observed import Observed
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
-from harness.peer.observed import Observed
 from harness.peer.trace import Trace
 
 SINK = """

@@ -24,12 +24,12 @@ from rich.table import Table
 
 from harness.engine import CaseResult, applies
 from harness.model.loader import Case, load_all
+from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.scheduler import run_all
 from harness.suite import Selection, judge_expected, open_sessions
 from harness.targets.session import TargetSession
 from harness.targets.spec import TargetError, TargetSpec, load_targets
-from harness.verdict import Outcome
 
 console = Console(highlight=False)
 OUTCOME_STYLE = {

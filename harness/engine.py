@@ -17,8 +17,8 @@ from typing import Any
 
 from harness import resources
 from harness.model.loader import Case
+from harness.observed import Observed
 from harness.peer.client import Endpoint, run_client_case
-from harness.peer.observed import Observed
 from harness.peer.server import ClientProcess, run_server_case
 from harness.resources import CaseContext
 from harness.sampling import Sampler, memory_of

@@ -19,10 +19,10 @@ import pytest
 
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case, CaseError, load_file
+from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.suite import Selection, judge_expected, open_sessions
 from harness.targets.session import TargetSession
-from harness.verdict import Outcome
 
 KEY = "wsconform-result"
 TARGET_KEY = "wsconform-target"

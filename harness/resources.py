@@ -21,8 +21,8 @@ from harness.peer.flood import FloodStats
 from harness.sampling import Sample, Sampler, downsample, kernel_tcp_buffers
 
 if TYPE_CHECKING:
+    from harness.observed import Observed
     from harness.peer.connection import PeerConnection
-    from harness.peer.observed import Observed
 
 # Socket buffers the peer asks for in resource cases (Linux doubles the value): what the peer's own
 # kernel holds counts in "absorbed", so it is kept small next to what the target holds.

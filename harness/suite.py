@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine import CaseResult
+from harness.outcome import Outcome
 from harness.targets.runners import TargetUnavailable
 from harness.targets.session import DEFAULT_TARGET, TargetSession, open_session
 from harness.targets.spec import TargetSpec, load_targets
-from harness.verdict import Outcome
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.peer.observed import close_code_valid
+from harness.observed import close_code_valid
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
 from harness.wire.utf8 import Utf8Validator

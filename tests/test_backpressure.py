@@ -26,16 +26,16 @@ from bench.peer_flood import measure
 from harness.engine import CaseResult, run_case
 from harness.model.loader import Case
 from harness.model.schema import FloodSpec, ResourcesExpect, Step
+from harness.observed import Observed
+from harness.outcome import Outcome
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import COUNTER, MessageFactory, run_flood
-from harness.peer.observed import Observed
 from harness.peer.trace import Trace
 from harness.resources import CaseContext
 from harness.sampling import Ratios, Sample, downsample, tcp_queues
 from harness.targets.runners import ClientLauncher
 from harness.targets.session import TargetSession, open_session
 from harness.targets.spec import Policies, RoleSpec, TargetSpec
-from harness.verdict import Outcome
 from harness.wire.frames import FrameParser
 from tests.conftest import CASES, ROOT, broken_session
 

@@ -13,10 +13,10 @@ import pytest
 
 from harness.engine import CaseResult, run_case
 from harness.model.loader import Case
+from harness.outcome import Outcome
 from harness.targets.runners import ClientLauncher
 from harness.targets.session import TargetSession
 from harness.targets.spec import Policies, RoleSpec, TargetSpec
-from harness.verdict import Outcome
 from tests.conftest import CASES, ROOT
 
 BROKEN_CLIENT = ROOT / "tests" / "broken_client.py"

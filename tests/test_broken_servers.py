@@ -12,7 +12,7 @@ import pytest
 
 from harness.engine import run_case
 from harness.model.loader import Case
-from harness.verdict import Outcome
+from harness.outcome import Outcome
 from tests.conftest import CASES, broken_session, by_autobahn
 
 # defect, the case that must catch it (Autobahn id or case id), outcome, words the reason must contain

@@ -24,11 +24,11 @@ import pytest
 
 from harness.engine import run_case
 from harness.model.loader import Case
+from harness.outcome import Outcome
 from harness.targets import docker_runner as dr
 from harness.targets.runners import TargetUnavailable
 from harness.targets.session import TargetSession, open_session
 from harness.targets.spec import load_target
-from harness.verdict import Outcome
 from tests.conftest import CASES, ROOT
 
 _PROBLEM = dr.docker_problem()

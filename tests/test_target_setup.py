@@ -19,11 +19,11 @@ import pytest
 from harness.cli import main as cli_main
 from harness.engine import run_case
 from harness.model.loader import Case
+from harness.outcome import Outcome
 from harness.targets.runners import TargetUnavailable
 from harness.targets.session import TargetSession, open_session
 from harness.targets.setup import is_set_up, run_setup
 from harness.targets.spec import load_target
-from harness.verdict import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 

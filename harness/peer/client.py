@@ -15,8 +15,8 @@ from pathlib import Path
 from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeSpec
+from harness.observed import Observed, parse_close
 from harness.peer.connection import PeerConnection
-from harness.peer.observed import Observed, parse_close
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import extensions as ext

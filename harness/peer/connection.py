@@ -13,7 +13,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from harness.peer.observed import MessageBuilder, Observed, parse_close
+from harness.observed import MessageBuilder, Observed, parse_close
 from harness.peer.trace import Trace
 from harness.wire.frames import Frame, FrameParser, Opcode, build_frame, close_payload, is_control
 

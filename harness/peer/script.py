@@ -33,9 +33,9 @@ from harness.model.schema import (
     Step,
     WaitSpec,
 )
+from harness.observed import parse_close
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
-from harness.peer.observed import parse_close
 from harness.peer.probe import probe_echo
 from harness.wire.frames import Frame, Opcode, build_frame, close_payload
 

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import ClientOptions, ResponseSpec
+from harness.observed import Observed
 from harness.peer.client import finish, offered_protocols
 from harness.peer.connection import PeerConnection
-from harness.peer.observed import Observed
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs

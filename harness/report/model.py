@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.outcome import Outcome
 from harness.results import load
-from harness.verdict import Outcome
 
 OUTCOMES: list[str] = [str(o) for o in Outcome]
 BAD = frozenset({"FAIL", "ERROR"})

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.verdict import Outcome
+from harness.outcome import Outcome
 
 
 class _Model(BaseModel):

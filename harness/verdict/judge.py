@@ -8,7 +8,6 @@ happened instead, and cites the rule where one decides it.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,22 +15,10 @@ from typing import Any
 
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeExpect, ResourcesExpect
+from harness.observed import Observed
+from harness.outcome import Outcome
 from harness.peer.client import expected_counts
-from harness.peer.observed import Observed
 from harness.resources import describe
-
-
-class Outcome(enum.StrEnum):
-    PASS = "PASS"
-    NON_STRICT = "NON-STRICT"
-    INFORMATIONAL = "INFORMATIONAL"
-    UNIMPLEMENTED = "UNIMPLEMENTED"
-    FAIL = "FAIL"
-    ERROR = "ERROR"
-
-    @property
-    def failed(self) -> bool:
-        return self in (Outcome.FAIL, Outcome.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
