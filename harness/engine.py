@@ -1,8 +1,15 @@
-"""Run one (case, target) pair and produce its result record: the one API both front ends call.
+"""Play one case against one target: ``play`` (async, the core) and ``run_case`` (a session's case).
 
-The engine owns the rules that keep a run honest: a harness exception is ERROR, never FAIL; a target
-that cannot start is ERROR with the cause; a target that dies or hangs during a case is FAIL for that
-case and is restarted before the next; every case has a hard deadline on top of its own waits.
+``play`` is what every front end shares: it plays a case over whatever the target is (a server's
+endpoint, a client launcher, or a connection a client already opened, for ``wsconform serve``), owns
+the hard deadline and the ERROR rules, and asks ``harness.verdict.decide`` for the outcome. It decides
+nothing itself; it only guarantees that the harness's own failure is ERROR, never the target's FAIL,
+and that a case never outlives its deadline.
+
+``run_case`` adds what a target *session* needs around it: start or restart the target, UNIMPLEMENTED
+when its declared policies cannot support the case, a fresh target and a sampler for resource cases,
+crash attribution (a target that exited during a case fails *that* case, and is restarted for the
+next), the expected.yaml entry and the trace file. It is ``asyncio.run(play(...))`` plus that.
 """
 
 from __future__ import annotations
@@ -15,19 +22,133 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import resources
 from harness.model.loader import Case
-from harness.observed import Observed
+from harness.observed import ClientReport, Observed
+from harness.outcome import Outcome
+from harness.peer import context as peer_context
 from harness.peer.client import Endpoint, run_client_case
-from harness.peer.server import ClientProcess, run_server_case
-from harness.resources import CaseContext
+from harness.peer.context import CaseContext
+from harness.peer.server import ClientProcess, Launch, run_server_case, serve_connection
+from harness.peer.trace import Trace
 from harness.sampling import Sampler, memory_of
 from harness.targets.runners import Runner, TargetUnavailable
 from harness.targets.session import TargetSession
 from harness.targets.spec import ExpectedDeviation
-from harness.verdict import Outcome, Verdict, judge, judge_api
+from harness.verdict import Verdict, decide
+from harness.verdict.expected import expected_key
+from harness.wire.frames import DEFAULT_MAX_PAYLOAD
 
 HARD_DEADLINE_SLACK = 15.0
+EXIT_GRACE = 0.5  # after a drop: how long the runner gets to notice that the target process exited
+EXIT_CHECK = 0.05  # after any other case
+MAX_FRAME_CAP = 1 << 30
+MIB = 1024 * 1024
+
+
+@dataclass
+class Accepted:
+    """A connection a client opened to the harness (``wsconform serve``), its request already read."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    request: bytes
+
+
+Target = Endpoint | Launch | Accepted
+
+
+@dataclass
+class Played:
+    """What ``play`` returns: the verdict and everything a result record and a trace file keep."""
+
+    verdict: Verdict
+    trace: dict[str, Any] = field(default_factory=dict)
+    obs: Observed | None = None
+    client: ClientReport | None = None
+    figures: dict[str, Any] | None = None
+    log: str = ""
+    deadline_missed: bool = False
+
+
+def frame_cap(policies: dict[str, Any]) -> int:
+    """The largest frame the peer buffers: above every case's largest frame and the target's declared
+    maximum message size, never the 2^63 a hostile length field asks for."""
+    declared = policies.get("max_message_size")
+    extra = declared + MIB if isinstance(declared, int) else 0
+    return min(MAX_FRAME_CAP, max(DEFAULT_MAX_PAYLOAD, extra))
+
+
+async def play(
+    case: Case,
+    target: Target,
+    *,
+    data_dir: Path,
+    timeout: float,
+    ctx: CaseContext | None = None,
+    whatwg_api: bool = False,
+    wire_only: bool = False,
+) -> Played:
+    """Play ``case`` against ``target`` and decide its verdict; never raises for the target's sake.
+
+    The ERROR rules: an exception of the harness's own is ERROR with its traceback in the log; a
+    target that cannot be reached or started (``TargetUnavailable``) is ERROR with the cause. The
+    deadline: the case's own waits are bounded by ``timeout``; on top, the whole exchange has
+    ``timeout + HARD_DEADLINE_SLACK``, and missing that is the target's FAIL (it hung the exchange).
+    """
+    ctx = ctx if ctx is not None else CaseContext()
+    token = peer_context.CURRENT.set(ctx)
+    try:
+        async with asyncio.timeout(timeout + HARD_DEADLINE_SLACK):
+            obs, trace, client = await _exchange(case, target, data_dir, timeout, ctx)
+    except TimeoutError:
+        limit = timeout + HARD_DEADLINE_SLACK
+        missed = Verdict(Outcome.FAIL, f"case exceeded its hard deadline of {limit:g} s")
+        return Played(missed, deadline_missed=True)
+    except TargetUnavailable as exc:
+        return Played(Verdict(Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0]), log=str(exc))
+    except Exception as exc:  # the harness's own failure: never blame the target for it
+        return Played(
+            Verdict(Outcome.ERROR, f"harness error: {type(exc).__name__}: {exc}"), log=traceback.format_exc()
+        )
+    finally:
+        peer_context.CURRENT.reset(token)
+    tr = trace.to_json()
+    figures = _figures(ctx, obs, tr)
+    if client is not None:
+        tr["api"] = client.events
+        if client.exit_code is not None:
+            tr.setdefault("notes", []).append(f"client exited with status {client.exit_code}")
+    verdict = decide(
+        case.model, obs, data_dir, whatwg_api=whatwg_api, figures=figures, client=client, wire_only=wire_only
+    )
+    return Played(verdict, tr, obs, client, figures)
+
+
+async def _exchange(
+    case: Case, target: Target, data_dir: Path, timeout: float, ctx: CaseContext
+) -> tuple[Observed, Trace, ClientReport | None]:
+    if isinstance(target, Endpoint):
+        obs, trace = await run_client_case(case, target, data_dir=data_dir, timeout=timeout)
+        return obs, trace, None
+    if isinstance(target, Accepted):
+        obs, trace = await serve_connection(
+            case, target.reader, target.writer, data_dir=data_dir, timeout=timeout, request=target.request
+        )
+        return obs, trace, None
+    return await run_server_case(case, target, data_dir=data_dir, timeout=timeout)
+
+
+def _figures(ctx: CaseContext, obs: Observed, trace: dict[str, Any]) -> dict[str, Any] | None:
+    """A resource case's figures, also kept in the trace file beside the result."""
+    if ctx.sampler is None:
+        return None
+    ctx.sampler.stop()
+    figures = ctx.figures(obs)
+    trace["figures"] = figures
+    return figures
+
+
+# -- a case of a target session --------------------------------------------------------------------
 
 
 @dataclass
@@ -88,6 +209,9 @@ def unmet_requirements(case: Case, session: TargetSession) -> str | None:
     return None
 
 
+_KEY_HISTORY: dict[str, set[str]] = {}  # per client target: the Sec-WebSocket-Keys it has sent
+
+
 def _case_context(case: Case, session: TargetSession, *, used: bool) -> CaseContext:
     """Policies for the peer; for resource cases a sampler of the target's memory, on a fresh target.
 
@@ -95,7 +219,10 @@ def _case_context(case: Case, session: TargetSession, *, used: bool) -> CaseCont
     rarely returns it) would otherwise hide this case's growth, and the figures would depend on
     which cases ran before.
     """
-    ctx = CaseContext(policies=session.policies.model_dump())
+    policies = session.policies.model_dump()
+    ctx = CaseContext(policies=policies, frame_cap=frame_cap(policies))
+    if session.runner.launches_clients:
+        ctx.key_history = _KEY_HISTORY.setdefault(session.name, set())
     bounds = case.model.expect.resources
     if bounds is None:
         return ctx
@@ -107,6 +234,36 @@ def _case_context(case: Case, session: TargetSession, *, used: bool) -> CaseCont
     return ctx
 
 
+def _sampled_launch(runner: Runner, ctx: CaseContext) -> Launch:
+    """The runner's launcher, pointing the sampler at the client process each case starts."""
+
+    async def launch(url: str, protocols: list[str], scenario: dict[str, str] | None = None) -> ClientProcess:
+        proc = await runner.launch(url, protocols, scenario)
+        if ctx.sampler is not None:
+            ctx.sampler.memory = memory_of(proc)  # the client this case started is the target
+        return proc
+
+    return launch
+
+
+def _exit_status(runner: Runner, obs: Observed | None) -> int | None:
+    """The target's exit status if it exited during the case, else None.
+
+    A target that crashes as a connection closes still looks alive for a moment; waiting briefly
+    (longer when the target dropped the connection) charges the crash to the case that caused it
+    instead of the next one, which would otherwise fail with "cannot connect".
+    """
+    if not runner.restartable or runner.launches_clients:
+        return None
+    dropped = obs is None or obs.tcp_closed_by == "target" or obs.connect_failed or not obs.handshake_ok
+    deadline = time.monotonic() + (EXIT_GRACE if dropped else EXIT_CHECK)
+    while runner.alive():
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+    return runner.exit_status()
+
+
 def run_case(
     case: Case,
     session: TargetSession,
@@ -116,16 +273,14 @@ def run_case(
     timeout_scale: float = 1.0,
 ) -> CaseResult:
     started = time.monotonic()
-    trace: dict[str, Any] = {}
-    log = ""
     try:
         used = session.started and session.runner.alive()  # it served earlier cases
         note = session.ensure_running()
     except TargetUnavailable as exc:
-        result = CaseResult(
-            case, session.name, Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0], 0.0, log=str(exc)
-        )
-        return finish_result(result, session, trace_dir)
+        ms = (time.monotonic() - started) * 1000
+        reason = f"target unavailable: {exc}".splitlines()[0]
+        failed = CaseResult(case, session.name, Outcome.ERROR, reason, ms, log=str(exc))
+        return finish_result(failed, session, trace_dir)
     missing = unmet_requirements(case, session)
     if missing:
         result = CaseResult(case, session.name, Outcome.UNIMPLEMENTED, missing, 0.0)
@@ -133,135 +288,67 @@ def run_case(
     mark = session.runner.log_mark()
     timeout = case.model.timeout * timeout_scale
     ctx: CaseContext | None = None
-    token = None
     try:
         ctx = _case_context(case, session, used=used)
-        token = resources.CURRENT.set(ctx)
         if ctx.sampler is not None:
             ctx.sampler.start()
-        addr = session.runner.address
-        if session.runner.launches_clients:
-            trace, verdict = asyncio.run(_client_target_case(case, session.runner, data_dir, timeout, ctx))
-        else:
-            obs, tr = asyncio.run(
-                _with_deadline(case, Endpoint(addr.host, addr.port, addr.path), data_dir, timeout)
-            )
-            trace = tr.to_json()
-            figures = _figures(ctx, obs, trace)
-            verdict = judge(case.model.expect, obs, data_dir, figures)
-    except TimeoutError:
-        verdict = Verdict(
-            Outcome.FAIL, f"case exceeded its hard deadline of {timeout + HARD_DEADLINE_SLACK:g} s"
+        runner = session.runner
+        target: Target = (
+            _sampled_launch(runner, ctx)
+            if runner.launches_clients
+            else Endpoint(runner.address.host, runner.address.port, runner.address.path)
         )
-        session.stop()
+        whatwg = session.policies.whatwg_api
+        game = play(case, target, data_dir=data_dir, timeout=timeout, ctx=ctx, whatwg_api=whatwg)
+        played = asyncio.run(game)
     except TargetUnavailable as exc:  # the restart before a resource case failed
-        verdict = Verdict(Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0])
-    except Exception as exc:  # the harness's own failure: never blame the target for it
-        verdict = Verdict(Outcome.ERROR, f"harness error: {type(exc).__name__}: {exc}")
-        log = traceback.format_exc()
+        played = Played(Verdict(Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0]), log=str(exc))
     finally:
-        if token is not None:
-            resources.CURRENT.reset(token)
         if ctx is not None and ctx.sampler is not None:
             ctx.sampler.stop()
-    if not session.runner.alive() and session.started and session.runner.restartable:
-        status = session.runner.exit_status()
-        if not verdict.outcome.failed:
-            verdict = Verdict(Outcome.FAIL, f"target process exited (status {status}) during the case")
+    verdict = played.verdict
+    if played.deadline_missed:
+        session.stop()  # a hung target is not reused
+    status = _exit_status(session.runner, played.obs) if session.started else None
+    log = session.runner.log_since(mark)
+    if status is not None or (session.started and not session.runner.alive() and session.runner.restartable):
+        if verdict.outcome not in (Outcome.ERROR, Outcome.UNIMPLEMENTED):
+            tail = log.strip()[-600:] or "(no output)"
+            code = session.runner.exit_status()
+            why = f"target exited (status {code}) during the case; its output ends: {tail}"
+            verdict = Verdict(Outcome.FAIL, why)
         session.started = True  # so ensure_running restarts it and says so
-    verdict = apply_binding(case, session, verdict)
+    trace = played.trace
     if note:
         trace.setdefault("notes", []).append(note)
-    log = session.runner.log_since(mark) + log
     duration = (time.monotonic() - started) * 1000
+    log += played.log
     result = CaseResult(case, session.name, verdict.outcome, verdict.reason, duration, trace, log)
     if ctx is not None and ctx.sampler is not None:
-        result.figures = trace.get("figures")
+        result.figures = played.figures
         result.samples = ctx.samples()
     return finish_result(result, session, trace_dir)
 
 
-def _figures(ctx: CaseContext, obs: Observed, trace: dict[str, Any]) -> dict[str, Any] | None:
-    """A resource case's figures, also kept in the trace file beside the result."""
-    if ctx.sampler is None:
-        return None
-    ctx.sampler.stop()
-    figures = ctx.figures(obs)
-    trace["figures"] = figures
-    return figures
-
-
-def apply_binding(case: Case, session: TargetSession, verdict: Verdict) -> Verdict:
-    """A WHATWG API rule binds browser APIs only: elsewhere what the target did is recorded, not failed.
-
-    Example: a client that offered subprotocols and got a response selecting none must fail the
-    connection per the WHATWG WebSockets standard; RFC 6455 alone lets a library go on (§4.1 only
-    forbids a subprotocol that was not offered).
-    """
-    if case.model.binding == "whatwg" and not session.policies.whatwg_api and verdict.outcome is Outcome.FAIL:
-        why = f"WHATWG API rule, not binding on this target: {verdict.reason}"
-        return Verdict(Outcome.INFORMATIONAL, why)
-    return verdict
-
-
-async def _client_target_case(
-    case: Case, launcher: Runner, data_dir: Path, timeout: float, ctx: CaseContext
-) -> tuple[dict[str, Any], Verdict]:
-    """A client-role case: the peer is the server; the frames and the client's API events are judged."""
-    sampler = ctx.sampler
-
-    async def launch(url: str, protocols: list[str], scenario: dict[str, str] | None = None) -> ClientProcess:
-        proc = await launcher.launch(url, protocols, scenario)
-        if sampler is not None:
-            sampler.memory = memory_of(proc)  # the client this case started is the target
-        return proc
-
-    obs, tr, client = await asyncio.wait_for(
-        run_server_case(case, launch, data_dir=data_dir, timeout=timeout),
-        timeout + HARD_DEADLINE_SLACK,
-    )
-    trace = tr.to_json()
-    trace["api"] = client.events
-    if client.exit_code is not None:
-        trace.setdefault("notes", []).append(f"client exited with status {client.exit_code}")
-    verdict = judge(case.model.expect, obs, data_dir, _figures(ctx, obs, trace))
-    api = judge_api(case.model.expect, obs, client.events, client.exit_code, client.garbage)
-    if api is not None and (api.outcome is Outcome.UNIMPLEMENTED or not verdict.outcome.failed):
-        verdict = api
-    return trace, verdict
-
-
-async def _with_deadline(case: Case, endpoint: Endpoint, data_dir: Path, timeout: float) -> Any:
-    return await asyncio.wait_for(
-        run_client_case(case, endpoint, data_dir=data_dir, timeout=timeout), timeout + HARD_DEADLINE_SLACK
-    )
-
-
 def expected_deviation(case: Case, session: TargetSession) -> ExpectedDeviation | None:
-    """The target's expected.yaml entry for this case in this role.
-
-    ``case-id@client`` / ``case-id@server`` name one role; a bare ``case-id`` names the role the case
-    has, and for a ``role: both`` case the server role (client-role deviations of symmetric cases are
-    always written ``@client``, so one file serves a target that plays both roles).
-    """
-    qualified = session.expected.get(f"{case.id}@{session.role}")
-    if qualified is not None:
-        return qualified
-    if case.model.role == "both" and session.role != "server":
-        return None
-    return session.expected.get(case.id)
+    """The target's expected.yaml entry for this case in this role (see verdict.expected)."""
+    entry: ExpectedDeviation | None = expected_key(case.id, case.model.role, session.role, session.expected)
+    return entry
 
 
-def finish_result(result: CaseResult, session: TargetSession, trace_dir: Path | None) -> CaseResult:
-    deviation = expected_deviation(result.case, session)
+def finish_result(
+    result: CaseResult, session: TargetSession | None, trace_dir: Path | None, *, folder: str | None = None
+) -> CaseResult:
+    """Attach the expected.yaml entry and write the trace file (``trace_dir/<target>/<case>.json``)."""
+    deviation = expected_deviation(result.case, session) if session is not None else None
     if deviation is not None:
         result.expected = {"outcome": str(deviation.outcome), "reason": deviation.reason}
         if deviation.intermittent:
             result.expected["intermittent"] = "true"
     if trace_dir is not None:
-        folder = trace_dir / session.name
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{result.case.id}.json"
+        where = trace_dir / (folder or result.target)
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / f"{result.case.id}.json"
         result.trace_file = str(path)
         payload = {
             **result.record(),

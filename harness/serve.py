@@ -28,20 +28,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from harness.engine import HARD_DEADLINE_SLACK, CaseResult, apply_binding, finish_result
+from harness.engine import Accepted, CaseResult, finish_result, play
 from harness.model.loader import Case
 from harness.model.schema import ResponseSpec
-from harness.peer.client import offered_protocols
-from harness.peer.server import REQUEST_ERRORS, build_response, check_request, serve_connection
+from harness.peer.server import REQUEST_ERRORS, build_response
 from harness.report.autobahn import BEHAVIOR
 from harness.results import ResultsWriter, assemble
 from harness.serve_page import PAGE
-from harness.targets.runners import Runner
-from harness.targets.session import TargetSession
-from harness.targets.spec import Policies, RoleSpec, TargetSpec
-from harness.verdict import Outcome, Verdict, judge
+from harness.verdict import Outcome, Verdict
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
+from harness.wire.handshake_rules import check_request, offered_protocols
 
 DEFAULT_AGENT = "client"
 PAGE_AGENT = "browser"
@@ -91,9 +88,13 @@ class Route:
 
 @dataclass
 class AgentState:
-    """One agent's progress: finished results (the latest per case) and cases being run right now."""
+    """One agent's progress: finished results (the latest per case) and cases being run right now.
 
-    session: TargetSession
+    ``whatwg``: the agent said it is a browser API (``?whatwg=1`` on its first connection), so rules
+    with ``binding: whatwg`` bind it as they bind a browser target."""
+
+    name: str
+    whatwg: bool = False
     user_agent: str = ""
     done: dict[str, CaseResult] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)  # when each was recorded: a page sees what is new
@@ -103,26 +104,6 @@ class AgentState:
 def _query(target: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(target)
     return unquote(parts.path) or "/", {k: v[-1] for k, v in parse_qs(parts.query).items()}
-
-
-def _wire_only(case: Case, verdict: Verdict) -> Verdict:
-    """Say what went unchecked: the verdict must not claim more than was judged."""
-    expect = case.model.expect
-    if verdict.outcome is Outcome.ERROR:
-        return verdict
-    skipped = []
-    if expect.api is not None:
-        fields = ", ".join(f"{k}={v!r}" for k, v in expect.api.model_dump(exclude_none=True).items())
-        skipped.append(f"API expectation ({fields})")
-    if expect.resources is not None:
-        skipped.append("resource bounds")
-    if not skipped:
-        return verdict
-    return Verdict(
-        verdict.outcome,
-        f"{verdict.reason}; wire only: {' and '.join(skipped)} not checked "
-        "(a client the harness does not start reports no API events and cannot be measured)",
-    )
 
 
 class ServeServer:
@@ -183,19 +164,9 @@ class ServeServer:
     # ------------------------------------------------------------------ routing
 
     def agent(self, name: str, *, whatwg: bool = False) -> AgentState:
-        """The agent's state; created by its first connection, whose ``whatwg=1`` says it is a browser
-        API, so that rules with ``binding: whatwg`` bind it as they bind a browser target."""
+        """The agent's state, created by its first connection (recorded as target ``NAME@client``)."""
         if name not in self.agents:
-            target = f"{name}@client"
-            spec = TargetSpec(
-                name=target,
-                implementation=name,
-                language="unknown",
-                roles={"client": RoleSpec()},
-                policies=Policies(whatwg_api=whatwg),
-            )
-            session = TargetSession(target, Runner(), spec, role="client")  # nothing to start or stop
-            self.agents[name] = AgentState(session)
+            self.agents[name] = AgentState(f"{name}@client", whatwg=whatwg)
         return self.agents[name]
 
     def next_case(self, agent: str) -> Case | None:
@@ -295,7 +266,7 @@ class ServeServer:
             ctype = "text/plain; charset=utf-8" if route.kind in ("count", "report") else "application/json"
             return await _http(writer, 200, body, ctype)
         problem = check_request(head)
-        if problem:
+        if problem is not None:
             return await _http(writer, 400, f"not a WebSocket opening request: {problem}\n")
         reply = build_response(ResponseSpec(protocol=None), head, self.data_dir)
         messages = [] if route.kind == "report" else [body]  # Autobahn's updateReports only closes
@@ -360,16 +331,16 @@ class ServeServer:
         state.user_agent = state.user_agent or (head.get("User-Agent") or "")[:200]
         state.running.add(case.id)
         try:
-            result = await self._judged(case, state.session, raw, head, reader, writer)
+            result = await self._judged(case, state, raw, head, reader, writer)
         finally:
             state.running.discard(case.id)
-        finish_result(result, state.session, self.trace_dir)
+        finish_result(result, None, self.trace_dir)
         self._record(agent, state, result)
 
     async def _judged(
         self,
         case: Case,
-        session: TargetSession,
+        state: AgentState,
         raw: bytes,
         head: hs.HttpHead,
         reader: asyncio.StreamReader,
@@ -377,8 +348,6 @@ class ServeServer:
     ) -> CaseResult:
         started = time.monotonic()
         timeout = case.model.timeout * self.timeout_scale
-        trace: dict[str, Any] = {}
-        log = ""
         wanted, offered = list(case.model.client.protocols), offered_protocols(head)
         if wanted and offered != wanted:
             # Not the client's fault: nobody told it. The case cannot be judged (ERROR), and says why.
@@ -388,30 +357,24 @@ class ServeServer:
                 f"the client offered subprotocols {offered}; this case needs {wanted} "
                 "(GET /cases.json lists each case's subprotocols)",
             )
+            trace: dict[str, Any] = {}
+            log = ""
         else:
-            try:
-                obs, tr = await asyncio.wait_for(
-                    serve_connection(
-                        case, reader, writer, data_dir=self.data_dir, timeout=timeout, request=raw
-                    ),
-                    timeout + HARD_DEADLINE_SLACK,
-                )
-                trace = tr.to_json()
-                verdict = apply_binding(case, session, judge(case.model.expect, obs, self.data_dir))
-                verdict = _wire_only(case, verdict)
-            except TimeoutError:
-                verdict = Verdict(
-                    Outcome.FAIL, f"case exceeded its hard deadline of {timeout + HARD_DEADLINE_SLACK:g} s"
-                )
-            except Exception as exc:  # the harness's own failure: never blame the client for it
-                verdict = Verdict(Outcome.ERROR, f"harness error: {type(exc).__name__}: {exc}")
-                log = traceback.format_exc()
+            played = await play(
+                case,
+                Accepted(reader, writer, raw),
+                data_dir=self.data_dir,
+                timeout=timeout,
+                whatwg_api=state.whatwg,
+                wire_only=True,
+            )
+            verdict, trace, log = played.verdict, played.trace, played.log
         duration = (time.monotonic() - started) * 1000
-        return CaseResult(case, session.name, verdict.outcome, verdict.reason, duration, trace, log)
+        return CaseResult(case, state.name, verdict.outcome, verdict.reason, duration, trace, log)
 
     def _record(self, agent: str, state: AgentState, result: CaseResult) -> None:
         info = {
-            "name": state.session.name,
+            "name": state.name,
             "implementation": agent,
             "language": "unknown",
             "version": state.user_agent or "unknown",

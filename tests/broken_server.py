@@ -159,9 +159,9 @@ class Server:
                 for frame in parser.feed(data):
                     v = set(frame.violations)
                     if d == "ignore-rsv":
-                        v.discard("rsv-bits")
-                    if "masked" in v or "unmasked" in v:
-                        v.discard("masked")
+                        v.discard("rsv-without-extension")
+                    if "masked-by-server" in v:
+                        v.discard("masked-by-server")
                     if d == "accept-long-ping":
                         v.discard("control-frame-too-long")
                     if d == "accept-fragmented-control":
@@ -169,8 +169,8 @@ class Server:
                     if "reserved-opcode" in v and d == "accept-reserved-opcode":
                         continue
                     if v & {
-                        "unmasked",
-                        "rsv-bits",
+                        "unmasked-by-client",
+                        "rsv-without-extension",
                         "reserved-opcode",
                         "control-frame-too-long",
                         "fragmented-control-frame",

@@ -27,12 +27,12 @@ ROWS = [
     ("no-mask", "client-echo-text-125", "unmasked"),
     ("accept-masked", "client-rejects-masked-frame", "stayed open"),
     ("report-1000-on-abnormal", "client-reports-abnormal-close", "reported close code 1000"),
-    ("api-close-no-throw", "api-close-999-throws", "invalid-close-code-999"),
+    ("api-close-no-throw", "api-close-999-throws", "invalid-close-code: code 999"),
     ("drop-when-slow", "backpressure-client-slow-reader", "message 2: expected binary"),
     ("accept-invalid-utf8", "utf8-invalid-one-frame", "invalid-utf8"),
     ("accept-orphan-continuation", "orphan-continuation-fin-true-then-text-one-write", "1002"),
     ("empty-pong", "ping-text-payload", "pong"),
-    ("echo-invalid-close-code", "close-code-999", "invalid-close-code-999"),
+    ("echo-invalid-close-code", "close-code-999", "invalid-close-code: code 999"),
     ("no-mask", "binary-len-126", "unmasked"),
 ]
 

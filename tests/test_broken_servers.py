@@ -42,9 +42,9 @@ ROWS = [
         "unoffered-subprotocol",
         "handshake-response-no-protocol-when-none-offered",
         Outcome.FAIL,
-        "not offered",
+        "response-protocol-not-offered",
     ),
-    ("unoffered-subprotocol", "subprotocol-none-offered", Outcome.FAIL, "not offered"),
+    ("unoffered-subprotocol", "subprotocol-none-offered", Outcome.FAIL, "response-protocol-not-offered"),
     ("echo-extensions", "ext-unknown-two-header-lines", Outcome.FAIL, "server accepted"),
     # under load: the peer stops reading, the server's send buffer backs up
     ("drop-under-load", "backpressure-slow-reader-64kib", Outcome.FAIL, "message(s) back"),

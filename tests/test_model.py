@@ -35,7 +35,7 @@ cases:
     )
     cases = load_file(path, tmp_path)
     assert [c.id for c in cases] == ["text-0", "text-126", "ab-1", "ab-2"]
-    assert cases[1].model.steps[0].send.payload.fill.size == 126  # type: ignore[union-attr]
+    assert cases[1].model.steps[0].payload.fill.size == 126  # type: ignore[union-attr]
     assert cases[3].model.autobahn == "2.2"
     assert cases[0].model.tags == ["fam", "t1"] and cases[0].model.spec == "RFC 6455 §5.6"
     assert cases[0].nodeid == "fam/x.yaml::text-0"
@@ -63,6 +63,46 @@ cases:
             "fail_fast needs fail",
         ),
         ("  - id: Bad_Id\n    title: t\n    spec: s\n", 1, "cases[0].id", "pattern"),
+        # load-time checks of role and step order
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n      - response: {status: 404}\n",
+            5,
+            "cases[0].steps[0].response",
+            "this case has role server",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    role: client\n    steps:\n      - handshake: {}\n",
+            6,
+            "cases[0].steps[0].handshake",
+            "this case has role client",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n      - ping: x\n      - handshake: {}\n",
+            6,
+            "cases[0].steps[1].handshake",
+            "must be the first step",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    role: client\n    steps:\n      - ping: x\n"
+            "      - response: {}\n",
+            7,
+            "cases[0].steps[1].response",
+            "must be the first step",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n"
+            "      - message: {payload: abc, fragments: [2, 2]}\n",
+            5,
+            "cases[0].steps[0].message.fragments",
+            "add up to 4, more than the 3-byte payload",
+        ),
+        (
+            "  - id: a\n    title: t\n    spec: s\n    steps:\n"
+            "      - flood: {count: 1, size: max_message_size}\n",
+            5,
+            "cases[0].steps[0].flood.size",
+            "requires: {max_message_size: true}",
+        ),
     ],
 )
 def test_errors_name_file_line_field(tmp_path: Path, body: str, line: int, field: str, msg: str) -> None:

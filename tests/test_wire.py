@@ -34,7 +34,7 @@ def test_parser_is_incremental_and_reports_violations() -> None:
     frames = [f for i in range(len(data)) for f in parser.feed(data[i : i + 1])]
     assert [f.opcode for f in frames] == [3, Opcode.PING]
     assert frames[0].payload == b"abc"
-    assert set(frames[0].violations) == {"masked", "rsv-bits", "reserved-opcode"}
+    assert set(frames[0].violations) == {"masked-by-server", "rsv-without-extension", "reserved-opcode"}
     assert set(frames[1].violations) == {"control-frame-too-long", "fragmented-control-frame"}
 
 

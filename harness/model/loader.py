@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from harness.model.checks import problems
 from harness.model.schema import CaseFileModel, CaseModel
 from harness.model.yaml_lines import YamlSyntaxError, line_of, load_with_lines
 
@@ -125,6 +126,9 @@ def load_file(path: Path, root: Path) -> list[Case]:
                 err = exc.errors()[0]
                 loc = (*base, *err["loc"])
                 raise CaseError(rel, line_of(lines, loc), _field_path(loc), err["msg"]) from exc
+            for where, message in problems(model):
+                loc = (*base, *where)
+                raise CaseError(rel, line_of(lines, loc), _field_path(loc), message)
             unresolved = _PLACEHOLDER.search(model.id)
             if unresolved:
                 raise CaseError(rel, line, f"cases[{index}].id", f"unknown parameter {unresolved.group(0)}")

@@ -42,3 +42,20 @@ def _resolve_obj(payload: PayloadObj, data_dir: Path) -> bytes:
         return random.Random(payload.random.seed).randbytes(payload.random.size)
     assert payload.file is not None
     return (data_dir / payload.file).read_bytes()
+
+
+def payload_size(payload: Payload | None) -> int | None:
+    """The size a payload spec resolves to, without building it; None for a file (read at run time)."""
+    if payload is None:
+        return 0
+    if isinstance(payload, str):
+        return len(payload.encode("utf-8"))
+    if payload.text is not None:
+        return len(payload.text.encode("utf-8"))
+    if payload.hex is not None:
+        return len(bytes.fromhex(payload.hex))
+    if payload.fill is not None:
+        return payload.fill.size
+    if payload.random is not None:
+        return payload.random.size
+    return None

@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from harness.wire.frames import OPCODE_NAMES
 
@@ -88,7 +96,19 @@ class Chopping(_Strict):
     delay: Annotated[float, Field(ge=0)] = 0.0
 
 
-class SendFrame(Chopping):
+class _Step(_Strict):
+    """A step of a script. ``kind`` is the tag of the union (the single key of ``- send: {...}``)."""
+
+    kind: str
+
+    @property
+    def body(self) -> _Step:
+        """The step itself (its fields are the body of the YAML mapping)."""
+        return self
+
+
+class SendFrame(Chopping, _Step):
+    kind: Literal["send"] = "send"
     opcode: Annotated[int, Field(ge=0, le=15)]
     payload: Payload = ""
     fin: bool = True
@@ -101,9 +121,10 @@ class SendFrame(Chopping):
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
-class SendMessage(Chopping):
+class SendMessage(Chopping, _Step):
     """One data message split into fragments: a count (equal parts) or explicit sizes."""
 
+    kind: Literal["message"] = "message"
     opcode: Annotated[int, Field(ge=0, le=15)] = 1
     payload: Payload = ""
     fragments: Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=0)]] = 1
@@ -114,26 +135,43 @@ class SendMessage(Chopping):
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
-class Control(Chopping):
+class Control(Chopping, _Step):
     payload: Payload = ""
     fin: bool = True
     rsv: Annotated[int, Field(ge=0, le=7)] = 0
 
 
-class CloseSpec(Chopping):
+class Ping(Control):
+    kind: Literal["ping"] = "ping"
+
+
+class Pong(Control):
+    kind: Literal["pong"] = "pong"
+
+
+class CloseSpec(Chopping, _Step):
     """A close frame: ``code`` (+ ``reason``), or a raw ``payload`` body; neither means empty body."""
 
+    kind: Literal["close"] = "close"
     code: Annotated[int, Field(ge=0, le=65535)] | None = None
     reason: Payload = ""
     payload: Payload | None = None
     rsv: Annotated[int, Field(ge=0, le=7)] = 0
 
 
-class WriteRaw(Chopping):
+class WriteRaw(Chopping, _Step):
+    kind: Literal["write"] = "write"
     payload: Payload
 
 
-class WaitSpec(_Strict):
+class Sleep(_Step):
+    """``- sleep: SECONDS``: a prescribed pause."""
+
+    kind: Literal["sleep"] = "sleep"
+    seconds: Annotated[float, Field(ge=0)]
+
+
+class WaitSpec(_Step):
     """Block until the target has sent this much, or closed, or ``timeout`` passed.
 
     ``echoed: true`` waits until every complete message sent so far has come back and every ping
@@ -142,6 +180,7 @@ class WaitSpec(_Strict):
     requires the target to keep the connection open meanwhile (it had only valid input so far).
     """
 
+    kind: Literal["wait"] = "wait"
     messages: Annotated[int, Field(ge=0)] | None = None
     pongs: Annotated[int, Field(ge=0)] | None = None
     echoed: bool = False
@@ -160,17 +199,18 @@ class WaitSpec(_Strict):
 POLICY_SIZE = r"^max_message_size([+-][0-9]+)?$"
 
 
-class FloodSpec(_Strict):
+class FloodSpec(_Step):
     """Many equal messages as fast as the socket accepts them (the backpressure family's load).
 
     ``count`` messages, or as many as fit in ``bytes`` of payload, of ``size`` bytes each (or
-    ``max_message_size``, ``max_message_size+1``: the target's declared policy). Each message is
-    unique (a counter in its last 16 bytes) so loss and reordering show in the echoes. When the
-    socket accepts nothing for ``stall_after`` seconds the flood stops and records a stall: the
-    target stopped reading. Frames are whole in the write buffer, so every message counted as sent
-    reaches the target once it reads again.
+    ``max_message_size``, ``max_message_size+1``: the target's declared policy, which the case must
+    then require). Each message is unique (a counter in its last 16 bytes) so loss and reordering show
+    in the echoes. When the socket accepts nothing for ``stall_after`` seconds the flood stops and
+    records a stall: the target stopped reading. Frames are whole in the write buffer, so every
+    message counted as sent reaches the target once it reads again.
     """
 
+    kind: Literal["flood"] = "flood"
     count: Annotated[int, Field(ge=1)] | None = None
     bytes: ByteSize | None = None
     size: ByteSize | Annotated[str, Field(pattern=POLICY_SIZE)] = 65536
@@ -187,12 +227,24 @@ class FloodSpec(_Strict):
             raise ValueError("a byte budget needs a message size above 0")
         return self
 
+    @property
+    def policy_sized(self) -> bool:
+        return isinstance(self.size, str)
 
-class ReadingSwitch(_Strict):
-    """``pause_reading`` / ``resume_reading``: no fields (``- pause_reading:`` alone is enough)."""
+
+class PauseReading(_Step):
+    """``- pause_reading:`` stops the peer's reads (no fields)."""
+
+    kind: Literal["pause_reading"] = "pause_reading"
 
 
-class ProbeSpec(_Strict):
+class ResumeReading(_Step):
+    """``- resume_reading:`` reads again (no fields)."""
+
+    kind: Literal["resume_reading"] = "resume_reading"
+
+
+class ProbeSpec(_Step):
     """A second connection to the same server target, ``after`` seconds into the script.
 
     It runs beside the script (the script does not wait for it): it connects, handshakes, sends one
@@ -200,6 +252,7 @@ class ProbeSpec(_Strict):
     stalled connection (a slowloris header) blocks the server for everybody else (§10.4).
     """
 
+    kind: Literal["probe"] = "probe"
     after: Annotated[float, Field(ge=0, le=60)] = 0.0
     payload: Payload = "probe"
     opcode: Literal[1, 2] = 1
@@ -208,38 +261,44 @@ class ProbeSpec(_Strict):
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
-class Batch(Chopping):
+class Batch(Chopping, _Step):
     """Steps whose bytes are written as one buffer (one TCP write, or ``chop``-sized writes)."""
 
+    kind: Literal["batch"] = "batch"
     steps: list[Step]
 
     @model_validator(mode="after")
     def _only_writes(self) -> Batch:
         for step in self.steps:
-            if step.kind not in WRITING_STEPS:
+            if not isinstance(step, WRITING_STEPS):
                 raise ValueError(
-                    f"a batch holds only steps that write ({', '.join(WRITING_STEPS)}), not {step.kind}"
+                    f"a batch holds only steps that write ({', '.join(WRITING_KINDS)}), not {step.kind}"
                 )
         return self
 
 
-class Disconnect(_Strict):
+class Disconnect(_Step):
     """Close TCP without a close frame: an abnormal closure (§7.1.5: the code is then 1006)."""
 
+    kind: Literal["disconnect"] = "disconnect"
 
-class Repeat(_Strict):
+
+class Repeat(_Step):
+    kind: Literal["repeat"] = "repeat"
     count: Annotated[int, Field(ge=1)]
     steps: list[Step]
 
 
-class HandshakeSpec(Chopping):
+class HandshakeSpec(Chopping, _Step):
     """Overrides for the opening handshake request (the default one is always valid).
 
     ``add_headers`` appends lines after the defaults (so a default name there is a duplicate; remove
     it first to replace it); a value may be a payload spec, to build an 8 KiB header. ``with_frames``
-    are written in the same TCP write as the request, before any response is read.
+    are written in the same TCP write as the request, before any response is read. Server-role cases
+    only, and only as the first step.
     """
 
+    kind: Literal["handshake"] = "handshake"
     path: str = "/"
     method: str = "GET"
     http_version: str = "HTTP/1.1"
@@ -253,8 +312,8 @@ class HandshakeSpec(Chopping):
     with_frames: list[Step] = []
 
 
-class ResponseSpec(Chopping):
-    """The peer's handshake response when it plays the server (client-role cases).
+class ResponseSpec(Chopping, _Step):
+    """The peer's handshake response when it plays the server (client-role cases, first step only).
 
     Without it the response is a correct 101 selecting the first offered subprotocol. ``accept`` is
     ``correct``, ``wrong``, ``missing``, ``duplicate`` or a literal value; ``protocol`` is
@@ -263,6 +322,7 @@ class ResponseSpec(Chopping):
     before answering.
     """
 
+    kind: Literal["response"] = "response"
     status: Annotated[int, Field(ge=100, le=599)] = 101
     reason: str = "Switching Protocols"
     accept: str = "correct"
@@ -276,69 +336,52 @@ class ResponseSpec(Chopping):
     with_frames: list[Step] = []
 
 
-STEP_KINDS = (
-    "handshake", "response", "send", "message", "write", "ping", "pong", "close",
-    "sleep", "wait", "batch", "repeat", "disconnect", "flood", "pause_reading", "resume_reading",
-    "probe",
+STEP_TYPES: tuple[type[_Step], ...] = (
+    HandshakeSpec, ResponseSpec, SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Sleep,
+    WaitSpec, Batch, Repeat, Disconnect, FloodSpec, PauseReading, ResumeReading, ProbeSpec,
 )  # fmt: skip
+STEP_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in STEP_TYPES)
+WRITING_STEPS = (SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Batch, Repeat)
+WRITING_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in WRITING_STEPS)
+_EMPTY_OK = ("ping", "pong", "close", "handshake", "response", "disconnect", "pause_reading",
+             "resume_reading", "probe")  # fmt: skip
 
 
-WRITING_STEPS = ("send", "message", "write", "ping", "pong", "close", "batch", "repeat")
-
-
-class Step(_Strict):
-    """One step: a mapping with exactly one key naming its kind."""
-
-    handshake: HandshakeSpec | None = None
-    response: ResponseSpec | None = None
-    send: SendFrame | None = None
-    message: SendMessage | None = None
-    write: WriteRaw | None = None
-    ping: Control | None = None
-    pong: Control | None = None
-    close: CloseSpec | None = None
-    sleep: Annotated[float, Field(ge=0)] | None = None
-    wait: WaitSpec | None = None
-    batch: Batch | None = None
-    repeat: Repeat | None = None
-    disconnect: Disconnect | None = None
-    flood: FloodSpec | None = None
-    pause_reading: ReadingSwitch | None = None
-    resume_reading: ReadingSwitch | None = None
-    probe: ProbeSpec | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_kind(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ValueError(f"a step is a mapping with one key, one of {', '.join(STEP_KINDS)}")
-        if len(data) != 1:
-            raise ValueError(f"a step has exactly one key, one of {', '.join(STEP_KINDS)}; got {list(data)}")
-        ((kind, value),) = data.items()
-        if kind not in STEP_KINDS:
-            raise ValueError(
-                f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}"
-            )
-        empty_ok = ("ping", "pong", "close", "handshake", "response", "disconnect", "pause_reading",
-                    "resume_reading", "probe")  # fmt: skip
-        if kind in empty_ok and value is None:
-            return {kind: {}}
-        if kind in ("ping", "pong") and not isinstance(value, dict):
-            return {kind: {"payload": value}}
-        if kind == "write" and not (isinstance(value, dict) and "payload" in value):
-            return {kind: {"payload": value}}
+def _tag_step(data: Any) -> Any:
+    """``{send: {...}}`` (the YAML form) to ``{kind: send, ...}`` (the tagged union's form)."""
+    if isinstance(data, _Step):
         return data
+    if not isinstance(data, dict):
+        raise ValueError(f"a step is a mapping with one key, one of {', '.join(STEP_KINDS)}")
+    if "kind" in data and len(data) != 1:
+        return data
+    if len(data) != 1:
+        raise ValueError(f"a step has exactly one key, one of {', '.join(STEP_KINDS)}; got {list(data)}")
+    ((kind, value),) = data.items()
+    if kind not in STEP_KINDS:
+        raise ValueError(f"unknown step kind {kind!r}; a step has one key, one of {', '.join(STEP_KINDS)}")
+    if value is None and kind in _EMPTY_OK:
+        value = {}
+    if kind == "write" and not (isinstance(value, dict) and "payload" in value):
+        value = {"payload": value}  # `- write: {hex: ...}` is the payload itself
+    elif kind in ("ping", "pong") and not isinstance(value, dict):
+        value = {"payload": value}
+    elif kind == "sleep" and not isinstance(value, dict):
+        value = {"seconds": value}
+    if not isinstance(value, dict):
+        raise ValueError(f"the body of a {kind} step is a mapping of its fields")
+    return {**value, "kind": kind}
 
-    @property
-    def kind(self) -> str:
-        for name in STEP_KINDS:
-            if getattr(self, name) is not None:
-                return name
-        raise AssertionError("validated step has no kind")
 
-    @property
-    def body(self) -> Any:
-        return getattr(self, self.kind)
+Step = Annotated[
+    Annotated[
+        HandshakeSpec | ResponseSpec | SendFrame | SendMessage | WriteRaw | Ping | Pong | CloseSpec
+        | Sleep | WaitSpec | Batch | Repeat | Disconnect | FloodSpec | PauseReading | ResumeReading
+        | ProbeSpec,
+        Field(discriminator="kind"),
+    ],
+    BeforeValidator(_tag_step),
+]
 
 
 Count = Annotated[int, Field(ge=0)] | Literal["all"]
@@ -428,6 +471,25 @@ class Expect(_Strict):
             )
         return self
 
+    def counts(self, sent_messages: int, pings_sent: int) -> tuple[int, int]:
+        """How many echoes and pongs the peer waits for before closing, given what it sent.
+
+        By default every message and ping is answered; a case that expects the target to fail waits
+        for none unless it says ``echo``/``pongs`` (the valid traffic before the invalid frame).
+        """
+        failing = self.fail_codes is not None
+        if self.messages is not None:
+            msgs = len(self.messages)
+        elif self.echo == "all" or (self.echo is None and not failing):
+            msgs = sent_messages
+        else:
+            msgs = int(self.echo or 0)
+        if self.pongs == "all" or (self.pongs is None and not failing):
+            pongs = pings_sent
+        else:
+            pongs = int(self.pongs or 0)
+        return msgs, pongs
+
     @property
     def fail_codes(self) -> list[int] | None:
         """Codes that make a failure PASS; [] means any code; None means no failure expected."""
@@ -510,7 +572,26 @@ class CaseFileModel(_Strict):
 
 
 HandshakeSpec.model_rebuild()
+STEP: TypeAdapter[Step] = TypeAdapter(Step)  # one step on its own (tests, tools)
 ResponseSpec.model_rebuild()
 Batch.model_rebuild()
 Repeat.model_rebuild()
-Step.model_rebuild()
+
+
+def fragment_sizes(total: int, fragments: int | list[int], fragment_size: int | None) -> list[int]:
+    """The sizes a message of ``total`` bytes is cut into: equal parts, fixed-size parts, or the sizes
+    given (the rest in one more fragment); the loader checks given sizes against the payload."""
+    if fragment_size is not None:
+        if total == 0:
+            return [0]
+        return [min(fragment_size, total - start) for start in range(0, total, fragment_size)]
+    if isinstance(fragments, list):
+        sizes = list(fragments)
+        rest = total - sum(sizes)
+        if rest < 0:
+            raise ValueError(f"fragment sizes {sizes} exceed the payload of {total} bytes")
+        if rest:
+            sizes.append(rest)
+        return sizes or [0]
+    base, extra = divmod(total, fragments)
+    return [base + (1 if i < extra else 0) for i in range(fragments)]

@@ -16,12 +16,13 @@ from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeSpec
 from harness.observed import Observed, parse_close
+from harness.peer import context
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
-from harness.wire import extensions as ext
 from harness.wire import handshake as hs
 from harness.wire.frames import Opcode, build_frame, close_payload
+from harness.wire.handshake_rules import check_response, offered_protocols
 
 CLOSE_GRACE = 3.0
 
@@ -35,22 +36,6 @@ class Endpoint:
     @property
     def authority(self) -> str:
         return f"{self.host}:{self.port}"
-
-
-def expected_counts(expect: Expect, obs: Observed) -> tuple[int, int]:
-    """How many messages and pongs the peer should wait for before closing."""
-    failing = expect.fail_codes is not None
-    if expect.messages is not None:
-        msgs = len(expect.messages)
-    elif expect.echo == "all" or (expect.echo is None and not failing):
-        msgs = len(obs.sent_messages)
-    else:
-        msgs = int(expect.echo or 0)
-    if expect.pongs == "all" or (expect.pongs is None and not failing):
-        pongs = len(obs.pings_sent)
-    else:
-        pongs = int(expect.pongs or 0)
-    return msgs, pongs
 
 
 def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Path) -> tuple[bytes, str]:
@@ -75,49 +60,6 @@ def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Pa
     return hs.build_request(
         endpoint.authority, path, method=spec.method, http_version=spec.http_version, headers=headers
     ), key
-
-
-def offered_protocols(request: hs.HttpHead) -> list[str]:
-    return [t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
-
-
-def check_response(head: hs.HttpHead, key: str, request: hs.HttpHead) -> str | None:
-    """Why a server's handshake response is not a valid acceptance (§4.1, §4.2.2, §9.1), or None.
-
-    These are the checks a client MUST make, so a server failing one is wrong whatever the case.
-    """
-    if head.status != 101:
-        return f"status {head.status} ({head.start_line!r}), expected 101"
-    if "websocket" not in head.tokens("Upgrade"):
-        return f"Upgrade header is {head.get('Upgrade')!r}, expected 'websocket' (§4.2.2)"
-    if "upgrade" not in head.tokens("Connection"):
-        return f"Connection header is {head.get('Connection')!r}, expected the 'upgrade' token (§4.2.2)"
-    accepts = head.get_all("Sec-WebSocket-Accept")
-    if len(accepts) != 1:
-        return f"{len(accepts)} Sec-WebSocket-Accept headers, expected exactly one (§4.1)"
-    if accepts[0] != hs.accept_value(key):
-        return f"Sec-WebSocket-Accept is {accepts[0]!r}, expected {hs.accept_value(key)!r} (§4.2.2)"
-    offered = offered_protocols(request)
-    chosen = head.get_all("Sec-WebSocket-Protocol")
-    if len(chosen) > 1 or (chosen and "," in chosen[0]):
-        return f"Sec-WebSocket-Protocol {chosen!r}: a server selects at most one subprotocol (§4.2.2)"
-    if chosen and chosen[0].strip() not in offered:
-        return f"selected subprotocol {chosen[0]!r} was not offered (offered: {offered}) (§4.1)"
-    offers = ext.parse(request.get_all("Sec-WebSocket-Extensions"))
-    accepted = ext.parse(head.get_all("Sec-WebSocket-Extensions"))
-    offered_names = {o.name for o in offers}
-    seen: set[str] = set()
-    for e in accepted:
-        if e.name not in offered_names:
-            return f"extension {e.name!r} accepted but not offered (§4.2.2: not listed by the client)"
-        if e.name in seen:
-            return f"extension {e.name!r} accepted twice (§9.1)"
-        seen.add(e.name)
-        if e.name == ext.PMD:
-            problem = ext.response_problem(e, offers)
-            if problem:
-                return f"illegal permessage-deflate response: {problem}"
-    return None
 
 
 async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bytes]:
@@ -150,15 +92,21 @@ async def run_client_case(
     timeout = timeout if timeout is not None else model.timeout
     trace, obs = Trace(), Observed()
     steps = list(model.steps)
-    hs_spec = steps.pop(0).handshake if steps and steps[0].kind == "handshake" else None
+    first = steps[0] if steps else None
+    hs_spec = first if isinstance(first, HandshakeSpec) else None
+    if hs_spec is not None:
+        steps.pop(0)
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(endpoint.host, endpoint.port), timeout
         )
     except (OSError, TimeoutError) as exc:
+        obs.connect_failed = True
         obs.handshake_error = f"cannot connect to {endpoint.authority}: {exc!r}"
         return obs, trace
-    conn = PeerConnection(reader, writer, trace, obs, we_mask=True)
+    ctx = context.current()
+    cap = ctx.frame_cap if ctx is not None else None
+    conn = PeerConnection(reader, writer, trace, obs, we_mask=True, max_payload=cap)
     runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
     try:
         request, key = build_handshake(hs_spec, endpoint, data_dir)
@@ -184,8 +132,12 @@ async def run_client_case(
         trace.handshake_response = raw_head.decode("latin-1")
         trace.note("in", "handshake-response", status=head.status)
         obs.handshake_status = head.status
-        obs.handshake_error = check_response(head, key, request_head)
-        if obs.handshake_error is not None:
+        if head.status != 101:
+            obs.handshake_error = f"status {head.status} ({head.start_line!r}), expected 101"
+            return obs, trace
+        obs.handshake_violation = check_response(head, key, request_head)
+        if obs.handshake_violation is not None:
+            obs.handshake_error = str(obs.handshake_violation)
             return obs, trace
         obs.handshake_ok = True
         conn.start(rest)
@@ -207,7 +159,7 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
     obs = conn.obs
     if obs.peer_disconnected:
         return
-    msgs, pongs = expected_counts(expect, obs)
+    msgs, pongs = expect.counts(len(obs.sent_messages), len(obs.pings_sent))
     if expect.fail_codes is not None:
         # Stop early once the target answered more than it may: the verdict is FAIL either way.
         await conn.wait_until(
@@ -232,3 +184,4 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
             return
     if not obs.peer_is_server:
         await conn.wait_until(lambda: conn.eof, CLOSE_GRACE)
+    # As a server the peer closes TCP first (§7.1.1); its caller half-closes and reads on (close_tcp).

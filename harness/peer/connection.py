@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 import socket
+import time
 from collections.abc import Callable
 
 from harness.observed import MessageBuilder, Observed, parse_close
 from harness.peer.trace import Trace
-from harness.wire.frames import Frame, FrameParser, Opcode, build_frame, close_payload, is_control
+from harness.wire.frames import (
+    DEFAULT_MAX_PAYLOAD,
+    Frame,
+    FrameParser,
+    Opcode,
+    build_frame,
+    close_payload,
+    is_control,
+)
+from harness.wire.rules import Violation
 
 READ_SIZE = 256 * 1024
 SLICE = 256 * 1024
 FAST_DRAIN = 32 * 1024  # below asyncio's default high-water mark (64 KiB): drain returns at once
+SALVAGE_TIME = 0.5  # after a failed write: how long to read what the target had already sent
+SALVAGE_BYTES = 1 << 20
+HALF_CLOSE_WAIT = 2.0  # peer as server: after its FIN, how long it reads on until the client's FIN
+ZERO_KEY = bytes(4)
 
 
 class PeerConnection:
@@ -33,12 +49,16 @@ class PeerConnection:
         we_mask: bool,
         auto_pong: bool = True,
         auto_close_reply: bool = True,
+        max_payload: int | None = None,
     ) -> None:
         self.reader, self.writer = reader, writer
         self.trace, self.obs = trace, observed
         self.we_mask = we_mask
         self.auto_pong, self.auto_close_reply = auto_pong, auto_close_reply
-        self.parser = FrameParser(expect_masked=not we_mask)
+        cap = DEFAULT_MAX_PAYLOAD if max_payload is None else max_payload
+        self.parser = FrameParser(expect_masked=not we_mask, max_payload=cap)
+        observed.frame_cap = cap
+        self._last_key: bytes | None = None
         self._changed = asyncio.Event()
         self._building: MessageBuilder | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -62,6 +82,12 @@ class PeerConnection:
         self.paused_at: float | None = None
         self.resumed_at: float | None = None
         sock = writer.get_extra_info("socket")
+        # A duplicate of the socket's descriptor outlives asyncio's transport: when a write fails
+        # (EPIPE, ECONNRESET) asyncio closes the transport and drops what the kernel had already
+        # received, which is often the target's answer (a 1009 close before it reset the connection).
+        # It is taken when the read loop starts (and closed when it ends), so a connection nobody
+        # reads is closed by ``writer.close()`` as usual.
+        self._salvage_fd: int | None = None
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -69,6 +95,10 @@ class PeerConnection:
     # -- reading ---------------------------------------------------------------------------------
 
     def start(self, initial: bytes = b"") -> None:
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._salvage_fd = os.dup(sock.fileno())
         if initial:
             self._feed(initial)
         self._reader_task = asyncio.ensure_future(self._read_loop())
@@ -84,7 +114,53 @@ class PeerConnection:
                 self._feed(data)
         except (ConnectionError, OSError) as exc:
             self.trace.note("tcp", "read-error", error=repr(exc))
+            self.salvage()
+        finally:
+            self._close_salvage_fd()  # nothing more can arrive; the duplicate must not keep TCP open
         self._on_eof()
+
+    def _close_salvage_fd(self) -> None:
+        if self._salvage_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._salvage_fd)
+            self._salvage_fd = None
+
+    def salvage(self) -> None:
+        """Read what the target sent before the connection broke, which asyncio would discard.
+
+        Two places hold it: the StreamReader's buffer (``read()`` raises the connection's exception
+        before returning buffered bytes) and the kernel's receive queue (data received before a reset
+        stays readable). Both are parsed as if they had been read normally, bounded in time and size.
+        """
+        if self.oversized:
+            return
+        buffered = bytes(getattr(self.reader, "_buffer", b""))
+        if buffered:
+            self.reader._buffer.clear()  # type: ignore[attr-defined]
+            self.trace.note("tcp", "salvaged", source="stream buffer", length=len(buffered))
+            self._feed(buffered)
+        fd = self._salvage_fd
+        if fd is None:
+            return
+        got = 0
+        deadline = time.monotonic() + SALVAGE_TIME
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, False)
+            while got < SALVAGE_BYTES and not self.oversized:
+                wait = deadline - time.monotonic()
+                if wait <= 0 or not select.select([fd], [], [], min(wait, 0.05))[0]:
+                    break
+                chunk = os.read(fd, READ_SIZE)
+                if not chunk:
+                    break
+                got += len(chunk)
+                self._feed(chunk)
+        if got:
+            self.trace.note("tcp", "salvaged", source="kernel", length=got)
+
+    @property
+    def oversized(self) -> bool:
+        return self.parser.oversized is not None
 
     def _on_eof(self) -> None:
         self.eof = True
@@ -92,9 +168,12 @@ class PeerConnection:
             self.obs.tcp_closed_by = "target"
             self.obs.tcp_closed_at = self.trace.now()
             self.trace.note("tcp", "closed-by-target", buffered=self.parser.buffered)
-            if self.parser.buffered:
-                self.obs.violations.append(f"tcp-closed-mid-frame ({self.parser.buffered} bytes)")
+            if self.parser.buffered and not self.oversized:
+                self._violate("truncated-frame", f"{self.parser.buffered} bytes of an incomplete frame")
         self._wake()
+
+    def _violate(self, rule: str, detail: str) -> None:
+        self.obs.violations.append(Violation(rule, detail, self.trace.now()))
 
     def _wake(self) -> None:
         self._changed.set()
@@ -165,15 +244,32 @@ class PeerConnection:
         self.bytes_received += len(data)
         for frame in self.parser.feed(data):
             self._on_frame(frame)
-        if self.parser.oversized is not None and "oversized" not in " ".join(self.obs.violations):
-            self.obs.violations.append(f"oversized-frame-declared ({self.parser.oversized} bytes)")
-            self.trace.note("in", "oversized", length=self.parser.oversized)
+        if self.parser.oversized is not None and self.obs.oversized_frame is None:
+            # Nothing after such a frame can be framed, and buffering it is what a hostile target wants.
+            self.obs.oversized_frame = self.parser.oversized
+            self.trace.note("in", "oversized", length=self.parser.oversized, cap=self.parser.max_payload)
+            self.writer.transport.abort()
         self._wake()
+
+    def _check_mask_key(self, frame: Frame) -> None:
+        """§5.3: a fresh, unpredictable key per frame. A zero key or the previous frame's key again is
+        what a constant key looks like (a fair 32-bit draw repeats with probability 2^-32 per frame)."""
+        key = frame.mask_key
+        if key == ZERO_KEY:
+            if self._last_key != ZERO_KEY:
+                frame.violations.append("mask-key-zero")
+        elif key == self._last_key:
+            frame.violations.append("mask-key-reused")
+        self._last_key = key
 
     def _on_frame(self, frame: Frame) -> None:
         obs = self.obs
+        detail = ""
+        if frame.masked and not self.we_mask:
+            self._check_mask_key(frame)
         if obs.close is not None:
-            frame.violations.append("frame-after-close")
+            again = frame.opcode == Opcode.CLOSE
+            frame.violations.append("close-frame-twice" if again else "frame-after-close")
         if not is_control(frame.opcode) and frame.opcode in (0, 1, 2):
             self._on_data(frame)
         elif frame.opcode == Opcode.PING:
@@ -184,6 +280,7 @@ class PeerConnection:
         elif frame.opcode == Opcode.CLOSE and obs.close is None:
             info = parse_close(frame.payload, self.trace.now())
             frame.violations.extend(info.problems)
+            detail = info.detail
             obs.close = info
             if self.auto_close_reply and obs.close_sent is None:
                 code = info.code if info.code is not None and not info.problems else None
@@ -191,8 +288,11 @@ class PeerConnection:
                 obs.close_sent = parse_close(reply, self.trace.now())
                 self.send_nowait(build_frame(Opcode.CLOSE, reply, mask=self.we_mask), "close-reply")
         self.trace.frame("in", frame)
-        if frame.violations:  # a flood's echoes are 100 000 frames: no generator per clean frame
-            obs.violations.extend(f"{v} ({frame.name})" for v in frame.violations)
+        if frame.violations:  # a flood's echoes are 100 000 frames: no work per clean frame
+            t = self.trace.now()
+            what = f"{detail} ({frame.name})" if detail else frame.name
+            for rule in frame.violations:
+                obs.violations.append(Violation(rule, what, t))
 
     def _on_data(self, frame: Frame) -> None:
         now = self.trace.now()
@@ -202,7 +302,7 @@ class PeerConnection:
                 return
         else:
             if self._building is not None:
-                frame.violations.append("new-message-inside-fragmented-message")
+                frame.violations.append("message-inside-message")
             self._building = MessageBuilder(frame.opcode, now)
         builder = self._building
         builder.add(frame.payload, final=frame.fin)
@@ -326,11 +426,20 @@ class PeerConnection:
                 return predicate()
         return True
 
-    async def close_tcp(self) -> None:
+    async def close_tcp(self, *, half_close: bool = False) -> None:
+        """Close TCP. ``half_close`` (the peer as server, after the closing handshake): send FIN first,
+        then keep reading until the client's FIN (bounded), so that frames a client sends after its
+        close reply are seen every time instead of depending on when the socket went away."""
+        if self.write_failed and not self.eof:
+            self.salvage()
         if self.obs.tcp_closed_by is None:
             self.obs.tcp_closed_by = "peer"
             self.obs.tcp_closed_at = self.trace.now()
-            self.trace.note("tcp", "closed-by-peer")
+            self.trace.note("tcp", "closed-by-peer", half_close=half_close)
+        if half_close and not self.eof and not self.write_failed and self.writer.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                self.writer.write_eof()
+                await self.wait_until(lambda: self.eof, HALF_CLOSE_WAIT)
         if self.write_failed:
             self.writer.transport.abort()  # unsent bytes would only delay the close
         self.writer.close()
@@ -340,3 +449,4 @@ class PeerConnection:
             self._reader_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._reader_task
+        self._close_salvage_fd()

@@ -8,7 +8,7 @@ Once the target has failed the connection the remaining steps are skipped and co
 connection the target closed would only produce resets that hide what happened.
 
 Load steps (``flood``, ``pause_reading``, ``resume_reading``, ``probe``) take what they need beyond
-the wire from the case context the engine sets (``harness.resources``): the target's policies and
+the wire from the case context the engine sets (``harness.peer.context``): the target's policies and
 the sampler of its memory. Reading is always resumed and probes always collected when the script
 ends, so the closing handshake and the verdict never depend on a case remembering to.
 """
@@ -18,22 +18,36 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from functools import singledispatchmethod
 from pathlib import Path
+from typing import Any
 
-from harness import resources
 from harness.model.payloads import resolve
 from harness.model.schema import (
+    Batch,
     CloseSpec,
     Control,
+    Disconnect,
     FloodSpec,
+    HandshakeSpec,
+    PauseReading,
     Payload,
+    Ping,
+    Pong,
     ProbeSpec,
+    Repeat,
+    ResponseSpec,
+    ResumeReading,
     SendFrame,
     SendMessage,
+    Sleep,
     Step,
     WaitSpec,
+    WriteRaw,
+    fragment_sizes,
 )
 from harness.observed import parse_close
+from harness.peer import context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
 from harness.peer.probe import probe_echo
@@ -49,7 +63,7 @@ class ScriptRunner:
         self._open_message: tuple[int, hashlib._Hash, int] | None = None
         self.checkpoint_seen = False
         self._payloads: dict[int, bytes] = {}
-        self.context = resources.current() or resources.CaseContext()
+        self.context = context.current() or context.CaseContext()
         self.context.attach(conn)
         self._probes: list[asyncio.Task[str | None]] = []
 
@@ -125,65 +139,76 @@ class ScriptRunner:
             obs.sent_messages.append((op, size, digest.hexdigest()))
             self._open_message = None
 
-    def _send_bytes(self, spec: SendFrame) -> bytes:
+    # One encoder per writing step kind (singledispatch on the step's type: the tagged union's tag).
+
+    @singledispatchmethod
+    def encode(self, step: Any) -> bytes:
+        """Bytes of a step that writes; raises for steps that do not (wait, sleep, flood...)."""
+        raise ValueError(f"a {getattr(step, 'kind', type(step).__name__)} step cannot be part of a batch")
+
+    @encode.register
+    def _(self, step: SendFrame) -> bytes:
         return self._frame(
-            spec.opcode,
-            self._bytes(spec.payload),
-            fin=spec.fin,
-            rsv=spec.rsv,
-            mask=spec.mask,
-            mask_key=spec.mask_key,
-            length=spec.length,
-            length_bits=spec.length_bits,
+            step.opcode,
+            self._bytes(step.payload),
+            fin=step.fin,
+            rsv=step.rsv,
+            mask=step.mask,
+            mask_key=step.mask_key,
+            length=step.length,
+            length_bits=step.length_bits,
         )
 
-    def _message_bytes(self, spec: SendMessage) -> bytes:
-        payload = self._bytes(spec.payload)
-        sizes = _fragment_sizes(len(payload), spec.fragments, spec.fragment_size)
+    @encode.register
+    def _(self, step: SendMessage) -> bytes:
+        payload = self._bytes(step.payload)
+        sizes = fragment_sizes(len(payload), step.fragments, step.fragment_size)
         out = bytearray()
         offset = 0
         for i, size in enumerate(sizes):
             last = i == len(sizes) - 1
             out += self._frame(
-                spec.opcode if i == 0 else 0,
+                step.opcode if i == 0 else 0,
                 payload[offset : offset + size],
                 fin=last,
-                rsv=spec.rsv if i == 0 else 0,
-                mask=spec.mask,
+                rsv=step.rsv if i == 0 else 0,
+                mask=step.mask,
             )
             offset += size
         return bytes(out)
 
-    def _control_bytes(self, opcode: int, spec: Control) -> bytes:
+    def _control(self, opcode: int, spec: Control) -> bytes:
         return self._frame(opcode, self._bytes(spec.payload), fin=spec.fin, rsv=spec.rsv)
 
-    def _close_bytes(self, spec: CloseSpec) -> bytes:
-        if spec.payload is not None:
-            body = self._bytes(spec.payload)
-        else:
-            body = close_payload(spec.code, self._bytes(spec.reason))
-        return self._frame(Opcode.CLOSE, body, rsv=spec.rsv)
+    @encode.register
+    def _(self, step: Ping) -> bytes:
+        return self._control(Opcode.PING, step)
 
-    def encode(self, step: Step) -> bytes:
-        """Bytes of a step that writes; raises for steps that do not (wait, sleep, repeat)."""
-        kind, body = step.kind, step.body
-        if kind == "send":
-            return self._send_bytes(body)
-        if kind == "message":
-            return self._message_bytes(body)
-        if kind in ("ping", "pong"):
-            return self._control_bytes(Opcode.PING if kind == "ping" else Opcode.PONG, body)
-        if kind == "close":
-            return self._close_bytes(body)
-        if kind == "write":
-            data = self._bytes(body.payload)
-            self.conn.trace.note("out", "raw", length=len(data), hex=data[:48].hex())
-            return data
-        if kind == "batch":
-            return b"".join(self.encode(s) for s in body.steps)
-        if kind == "repeat":
-            return b"".join(self.encode(s) for _ in range(body.count) for s in body.steps)
-        raise ValueError(f"a {kind} step cannot be part of a batch")
+    @encode.register
+    def _(self, step: Pong) -> bytes:
+        return self._control(Opcode.PONG, step)
+
+    @encode.register
+    def _(self, step: CloseSpec) -> bytes:
+        if step.payload is not None:
+            body = self._bytes(step.payload)
+        else:
+            body = close_payload(step.code, self._bytes(step.reason))
+        return self._frame(Opcode.CLOSE, body, rsv=step.rsv)
+
+    @encode.register
+    def _(self, step: WriteRaw) -> bytes:
+        data = self._bytes(step.payload)
+        self.conn.trace.note("out", "raw", length=len(data), hex=data[:48].hex())
+        return data
+
+    @encode.register
+    def _(self, step: Batch) -> bytes:
+        return b"".join(self.encode(s) for s in step.steps)
+
+    @encode.register
+    def _(self, step: Repeat) -> bytes:
+        return b"".join(self.encode(s) for _ in range(step.count) for s in step.steps)
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -205,36 +230,67 @@ class ScriptRunner:
                     "note", "skipped", count=len(steps) - index, why="the target had ended the connection"
                 )
                 return False
-            kind, body = step.kind, step.body
-            if kind == "sleep":
-                await asyncio.sleep(body)
-            elif kind == "wait":
-                await self._wait(body)
-            elif kind == "repeat":
-                for _ in range(body.count):
-                    if not await self._run(body.steps):
-                        return False
-            elif kind == "flood":
-                await self._flood(body)
-            elif kind == "pause_reading":
-                self.context.mark_load()
-                self.conn.pause_reading()
-            elif kind == "resume_reading":
-                self.conn.resume_reading()
-            elif kind == "probe":
-                self._probes.append(asyncio.ensure_future(self._probe(body)))
-            elif kind == "disconnect":
-                self.conn.obs.peer_disconnected = True
-                await self.conn.close_tcp()
+            if not await self.play(step):
                 return False
-            elif kind in ("handshake", "response"):
-                raise ValueError(f"{kind} must be the first step")
-            else:
-                data = self.encode(step)
-                chop = getattr(body, "chop", None)
-                delay = getattr(body, "delay", 0.0)
-                await self.conn.write(data, chop=chop, delay=delay, timeout=self.timeout)
         return True
+
+    # One handler per step kind; a handler returns False when the script must stop there.
+
+    @singledispatchmethod
+    async def play(self, step: Any) -> bool:
+        """Writing steps: encode, then one write (chopped and delayed as the step says)."""
+        data = self.encode(step)
+        await self.conn.write(data, chop=step.chop, delay=step.delay, timeout=self.timeout)
+        return True
+
+    @play.register
+    async def _(self, step: Sleep) -> bool:
+        await asyncio.sleep(step.seconds)
+        return True
+
+    @play.register
+    async def _(self, step: WaitSpec) -> bool:
+        await self._wait(step)
+        return True
+
+    @play.register
+    async def _(self, step: Repeat) -> bool:
+        for _ in range(step.count):
+            if not await self._run(step.steps):
+                return False
+        return True
+
+    @play.register
+    async def _(self, step: FloodSpec) -> bool:
+        await self._flood(step)
+        return True
+
+    @play.register
+    async def _(self, step: PauseReading) -> bool:
+        self.context.mark_load()
+        self.conn.pause_reading()
+        return True
+
+    @play.register
+    async def _(self, step: ResumeReading) -> bool:
+        self.conn.resume_reading()
+        return True
+
+    @play.register
+    async def _(self, step: ProbeSpec) -> bool:
+        self._probes.append(asyncio.ensure_future(self._probe(step)))
+        return True
+
+    @play.register
+    async def _(self, step: Disconnect) -> bool:
+        self.conn.obs.peer_disconnected = True
+        await self.conn.close_tcp()
+        return False
+
+    @play.register(HandshakeSpec)
+    @play.register(ResponseSpec)
+    async def _(self, step: HandshakeSpec | ResponseSpec) -> bool:
+        raise ValueError(f"{step.kind} must be the first step (the loader refuses it elsewhere)")
 
     async def _flood(self, spec: FloodSpec) -> None:
         size = self.context.policy_size(spec.size)
@@ -306,20 +362,3 @@ class ScriptRunner:
             )
         if spec.close and obs.failed_at_checkpoint is None:
             obs.failed_at_checkpoint = obs.target_ended
-
-
-def _fragment_sizes(total: int, fragments: int | list[int], fragment_size: int | None) -> list[int]:
-    if fragment_size is not None:
-        if total == 0:
-            return [0]
-        return [min(fragment_size, total - start) for start in range(0, total, fragment_size)]
-    if isinstance(fragments, list):
-        sizes = list(fragments)
-        rest = total - sum(sizes)
-        if rest < 0:
-            raise ValueError(f"fragment sizes {sizes} exceed the payload of {total} bytes")
-        if rest:
-            sizes.append(rest)
-        return sizes or [0]
-    base, extra = divmod(total, fragments)
-    return [base + (1 if i < extra else 0) for i in range(fragments)]

@@ -10,26 +10,27 @@ Connection_" list) can be tested. The client's own view comes back as API events
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import ClientOptions, ResponseSpec
-from harness.observed import Observed
-from harness.peer.client import finish, offered_protocols
+from harness.observed import ClientReport, Observed
+from harness.peer import context
+from harness.peer.client import finish
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs
+from harness.wire.handshake_rules import check_request, offered_protocols, request_key
+from harness.wire.rules import Violation
 
 EVENTS_GRACE = 12.0  # > the 10 s close timeout libraries use when a close reply never comes
+EVENT_LINE_LIMIT = 64 * 1024  # an event line longer than this is garbage, read and dropped in chunks
 # What reading an opening request can end in when the client sends no complete one.
 REQUEST_ERRORS = (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError)
 
@@ -50,41 +51,6 @@ class ClientProcess(Protocol):
 
 
 Launch = Callable[[str, list[str], dict[str, str]], Awaitable[ClientProcess]]
-
-
-@dataclass
-class ClientRun:
-    """What the client target reported: its API events and how its process ended."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    exit_code: int | None = None
-    garbage: list[str] = field(default_factory=list)
-
-
-def check_request(head: hs.HttpHead) -> str | None:
-    """Why a client's opening request breaks RFC 6455 §4.1, or None."""
-    parts = head.start_line.split(" ")
-    if len(parts) != 3 or parts[0] != "GET":
-        return f"request line {head.start_line!r}: §4.1 requires a GET request"
-    if parts[2] not in ("HTTP/1.1",):
-        return f"request line {head.start_line!r}: §4.1 requires HTTP/1.1 or higher"
-    if not head.get("Host"):
-        return "no Host header (§4.1 item 4)"
-    if "websocket" not in head.tokens("Upgrade"):
-        return f"Upgrade is {head.get('Upgrade')!r} (§4.1 item 5)"
-    if "upgrade" not in head.tokens("Connection"):
-        return f"Connection is {head.get('Connection')!r} (§4.1 item 6)"
-    keys = head.get_all("Sec-WebSocket-Key")
-    if len(keys) != 1:
-        return f"{len(keys)} Sec-WebSocket-Key headers (§4.1 item 7)"
-    try:
-        if len(base64.b64decode(keys[0], validate=True)) != 16:
-            return f"Sec-WebSocket-Key {keys[0]!r} is not 16 random bytes in base64 (§4.1 item 7)"
-    except (binascii.Error, ValueError):
-        return f"Sec-WebSocket-Key {keys[0]!r} is not base64 (§4.1 item 7)"
-    if head.get_all("Sec-WebSocket-Version") != ["13"]:
-        return f"Sec-WebSocket-Version is {head.get('Sec-WebSocket-Version')!r}, must be 13 (§4.1 item 9)"
-    return None
 
 
 def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Path) -> bytes:
@@ -126,32 +92,53 @@ def scenario_env(options: ClientOptions) -> dict[str, str]:
     return {"WSCONFORM_SCENARIO": options.scenario, "WSCONFORM_DELAY_MS": str(options.delay_ms)}
 
 
-async def _read_events(proc: ClientProcess, run: ClientRun) -> None:
+async def _read_line(stream: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """One line of at most EVENT_LINE_LIMIT bytes: (line, whole). A longer one is consumed and cut."""
+    try:
+        return await stream.readuntil(b"\n"), True
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial, True
+    except asyncio.LimitOverrunError:
+        head = await stream.read(EVENT_LINE_LIMIT)
+        while True:  # drop the rest of the endless line without keeping it
+            try:
+                await stream.readuntil(b"\n")
+                return head, False
+            except asyncio.LimitOverrunError as exc:
+                await stream.readexactly(exc.consumed)
+            except asyncio.IncompleteReadError:
+                return head, False
+
+
+async def _read_events(proc: ClientProcess, run: ClientReport) -> None:
     assert proc.stdout is not None
     while True:
-        line = await proc.stdout.readline()
+        line, whole = await _read_line(proc.stdout)
         if not line:
             return
         text = line.decode("utf-8", "replace").strip()
         if not text:
+            continue
+        if not whole:
+            run.add_garbage(f"an event line longer than {EVENT_LINE_LIMIT} bytes: {text[:120]!r}…")
             continue
         try:
             event = json.loads(text)
             if not isinstance(event, dict) or "event" not in event:
                 raise ValueError
         except ValueError:
-            run.garbage.append(text[:200])
+            run.add_garbage(text[:200])
             continue
-        run.events.append(event)
+        run.add_event(event)
 
 
 async def run_server_case(
     case: Case, launch: Launch, *, data_dir: Path, timeout: float | None = None
-) -> tuple[Observed, Trace, ClientRun]:
+) -> tuple[Observed, Trace, ClientReport]:
     """Run one client-role case: start the client target, let it connect to us, serve that connection."""
     model = case.model
     timeout = timeout if timeout is not None else model.timeout
-    client = ClientRun()
+    client = ClientReport()
     accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -170,7 +157,7 @@ async def run_server_case(
         if not arrival.done():  # a client that exits (127: unsupported) or never connects ends the wait
             arrival.cancel()
             first = exited.done() and not exited.cancelled()
-            obs = Observed(peer_is_server=True)
+            obs = Observed(peer_is_server=True, connect_failed=True)
             obs.handshake_error = "the client did not connect" + (
                 " (it exited first)" if first else f" within {timeout:g} s"
             )
@@ -187,7 +174,7 @@ async def run_server_case(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             client.exit_code = await proc.wait()
-            client.garbage.append(f"client did not exit within {EVENTS_GRACE:g} s after the case; killed")
+            client.add_garbage(f"client did not exit within {EVENTS_GRACE:g} s after the case; killed")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(events_task, 1.0)
     return obs, trace, client
@@ -211,8 +198,13 @@ async def serve_connection(
     model = case.model
     trace, obs = Trace(), Observed(peer_is_server=True)
     steps = list(model.steps)
-    response = steps.pop(0).response if steps and steps[0].kind == "response" else None
-    conn = PeerConnection(reader, writer, trace, obs, we_mask=False)
+    first = steps[0] if steps else None
+    response = first if isinstance(first, ResponseSpec) else None
+    if response is not None:
+        steps.pop(0)
+    ctx = context.current()
+    cap = ctx.frame_cap if ctx is not None else None
+    conn = PeerConnection(reader, writer, trace, obs, we_mask=False, max_payload=cap)
     try:
         runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
         if request is None:
@@ -226,9 +218,15 @@ async def serve_connection(
         trace.handshake_request = raw.decode("latin-1")
         trace.note("in", "handshake-request", length=len(raw))
         obs.offered_protocols = offered_protocols(head_in)
-        problem = check_request(head_in)
-        if problem:
-            obs.violations.append(f"client request: {problem}")
+        obs.handshake_violation = check_request(head_in)
+        key = request_key(head_in)
+        history = ctx.key_history if ctx is not None else None
+        if obs.handshake_violation is None and key is not None and history is not None:
+            if key in history:  # §4.1: "randomly selected" for each connection
+                obs.handshake_violation = Violation(
+                    "request-key-not-random", f"Sec-WebSocket-Key {key!r} was sent on an earlier connection"
+                )
+            history.add(key)
         reply = build_response(response, head_in, data_dir)
         frames = b"".join(runner.encode(s) for s in response.with_frames) if response else b""
         trace.handshake_response = reply.decode("latin-1")
@@ -247,5 +245,5 @@ async def serve_connection(
         await runner.run(steps)
         await finish(conn, model.expect)
     finally:
-        await conn.close_tcp()
+        await conn.close_tcp(half_close=True)
     return obs, trace

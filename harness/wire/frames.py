@@ -118,9 +118,14 @@ def close_payload(code: int | None = None, reason: bytes = b"") -> bytes:
     return struct.pack("!H", code) + reason
 
 
+# The largest frame payload the parser buffers unless told otherwise: above every case's largest frame
+# (16 MiB) with room to spare, far below what a hostile length field could make it allocate.
+DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class Frame:
-    """One frame as it was read off the wire, with every rule it broke."""
+    """One frame as it was read off the wire, with the ids of every rule it broke (``wire.rules``)."""
 
     fin: bool
     rsv: int
@@ -129,7 +134,8 @@ class Frame:
     length: int
     payload: bytes
     header_size: int
-    violations: list[str] = field(default_factory=list)
+    mask_key: bytes = b""
+    violations: list[str] = field(default_factory=list)  # rule ids of harness.wire.rules
 
     @property
     def name(self) -> str:
@@ -140,15 +146,21 @@ class FrameParser:
     """Incremental, lenient frame parser.
 
     Feed it bytes as they arrive; it yields complete frames and never raises on a protocol
-    violation, recording it on the frame instead. ``expect_masked`` states what the sender's role
-    requires: True when the sender is a client (§5.3: clients MUST mask), False for a server.
-    ``max_payload`` protects the harness from a peer that declares an absurd length: such a frame is
-    reported once (``oversized``) and the parser stops, since nothing after it can be framed.
+    violation, recording the rule's id on the frame instead. ``expect_masked`` states what the
+    sender's role requires: True when the sender is a client (§5.3: clients MUST mask), False for a
+    server. ``rsv_allowed`` holds the RSV bits a negotiated extension gives a meaning (RSV1 = 4 for
+    permessage-deflate); the extension's own placement rules are checked by whoever knows the message
+    state. ``max_payload`` protects the harness from a peer that declares an absurd length: such a
+    frame is reported once (``oversized``) and the parser stops, since nothing after it can be framed,
+    and it never buffers more than that many payload bytes.
     """
 
-    def __init__(self, *, expect_masked: bool, max_payload: int = 1 << 31) -> None:
+    def __init__(
+        self, *, expect_masked: bool, max_payload: int = DEFAULT_MAX_PAYLOAD, rsv_allowed: int = 0
+    ) -> None:
         self.expect_masked = expect_masked
         self.max_payload = max_payload
+        self.rsv_allowed = rsv_allowed
         self._buf = bytearray()
         self._pos = 0
         self.oversized: int | None = None
@@ -219,9 +231,9 @@ class FrameParser:
         rsv = (b0 >> 4) & 0x7
         opcode = b0 & 0x0F
         if masked != self.expect_masked:
-            violations.append("masked" if masked else "unmasked")
-        if rsv:
-            violations.append("rsv-bits")
+            violations.append("masked-by-server" if masked else "unmasked-by-client")
+        if rsv & ~self.rsv_allowed:
+            violations.append("rsv-without-extension")
         if opcode not in DEFINED_OPCODES:
             violations.append("reserved-opcode")
         if is_control(opcode):
@@ -229,4 +241,4 @@ class FrameParser:
                 violations.append("control-frame-too-long")
             if not fin:
                 violations.append("fragmented-control-frame")
-        return Frame(fin, rsv, opcode, masked, length, payload, header, violations)
+        return Frame(fin, rsv, opcode, masked, length, payload, header, key, violations)

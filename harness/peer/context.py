@@ -1,4 +1,4 @@
-"""What a case knows about its target beyond the wire, and the figures a resource case produces.
+"""What a case knows about its target beyond the wire, and the figures a resource case measures.
 
 The peer runs a case knowing only a host and a port; a few steps need more: a flood sized by the
 target's declared ``max_message_size``, or a sampler of the target's memory. The engine sets a
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.peer.flood import FloodStats
 from harness.sampling import Sample, Sampler, downsample, kernel_tcp_buffers
+from harness.wire.frames import DEFAULT_MAX_PAYLOAD
 
 if TYPE_CHECKING:
     from harness.observed import Observed
@@ -44,6 +45,8 @@ class CaseContext:
     conn: PeerConnection | None = None
     load_mark: float | None = None  # sampler clock: when the first load step started (the baseline)
     peer_buffers: tuple[int, int] | None = None
+    frame_cap: int = DEFAULT_MAX_PAYLOAD  # the largest frame payload the peer's parser buffers
+    key_history: set[str] | None = None  # Sec-WebSocket-Keys this client target sent in earlier cases
     _ticker: asyncio.Task[None] | None = None
 
     def policy_size(self, spec: int | str) -> int:
@@ -109,7 +112,7 @@ class CaseContext:
         out["messages_sent"] = len(obs.sent_messages)
         out["messages_received"] = len(obs.messages)
         out["bytes_sent"] = sum(size for _, size, _ in obs.sent_messages)
-        out["bytes_received"] = sum(m.length for m in obs.messages)
+        out["bytes_received"] = self.conn.payload_received if self.conn is not None else None
         out["drain_s"] = self._drain_s(obs)
         # The push rate means something only where nothing stopped the flood: a stalled one measures
         # the stall. Where it completes against a fast reader it is the peer's own throughput.
@@ -145,28 +148,3 @@ def _memory(samples: list[Sample], mark: float | None) -> dict[str, Any]:
     after = [s.rss or 0 for s in measured if s.t >= start] or [baseline]
     peak = max(after)
     return {"baseline_rss": baseline, "peak_rss": peak, "peak_rss_growth": max(0, peak - baseline)}
-
-
-def describe(figures: dict[str, Any]) -> str:
-    """The figures in a verdict line: absorbed, stall, memory growth, drain time."""
-    parts = []
-    if figures.get("floods"):
-        absorbed = f"absorbed {_mib(figures.get('absorbed_bytes'))}"
-        if figures.get("stalled"):
-            absorbed += f" before the peer's writes stalled (after {figures.get('stall_s')} s)"
-        elif figures.get("peer_mib_s") is not None:
-            absorbed += f" without stalling the peer (its writes went at {figures['peer_mib_s']} MiB/s)"
-        parts.append(absorbed)
-        if figures.get("held_bytes") is not None:
-            parts.append(f"{_mib(figures['held_bytes'])} of it held by the target, not by kernel buffers")
-    growth = figures.get("peak_rss_growth")
-    parts.append(f"RSS +{_mib(growth)}" if growth is not None else "memory not measured")
-    if figures.get("drain_s") is not None:
-        parts.append(f"drained in {figures['drain_s']} s")
-    return ", ".join(parts)
-
-
-def _mib(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return "?"
-    return f"{value / MIB:.1f} MiB"
