@@ -345,7 +345,7 @@ class CaseItem(pytest.Item):
             lines.append(f"trace: {r.trace_file}")
         if r.log.strip():
             lines += ["target log:", r.log.strip()[-2000:]]
-        return "\n".join(lines)
+        return printable("\n".join(lines))  # reasons and logs are the target's text: no raw escapes
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"{self.case.id} [{self.target.name}]"
