@@ -160,6 +160,9 @@ class WsConform:
                 self.writer.set_selected(self.selected)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Under xdist (no UsageError from collection there): the same message, exit status 4."""
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # collection raised it already, with the message
         if self.controller and self.selected == 0 and self.options_given() and not session.testsfailed:
             session.config.get_terminal_writer().line(f"ERROR: {self.nothing_selected()}", red=True)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR

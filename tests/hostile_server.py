@@ -32,7 +32,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.write(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + f"Sec-WebSocket-Accept: {accept}\r\n".encode()
-        + b"Sec-WebSocket-Protocol: " + text + b"\r\nX-Hostile: " + text + b"\r\n\r\n"
+        + b"Sec-WebSocket-Protocol: "
+        + text
+        + b"\r\nX-Hostile: "
+        + text
+        + b"\r\n\r\n"
     )
     payload = (1000).to_bytes(2, "big") + text[:123]
     writer.write(bytes([0x88, len(payload)]) + payload)
