@@ -102,6 +102,8 @@ def test_wheel_runs_the_bundled_suite_from_an_empty_directory(venv: Path, tmp_pa
     assert res.returncode == 2 and "no case matches -k no-such-case" in res.stdout
     res = run([wsconform, "cases", "list"], cwd=empty, env=env, timeout=60)
     assert res.returncode == 0 and len(res.stdout.splitlines()) > 1000
+    res = run([wsconform, "init", "mylib"], cwd=empty, env=env, timeout=60)  # its templates are in the wheel
+    assert res.returncode == 0 and (empty / "wsconform-targets" / "mylib" / "server.py").is_file(), res.stdout
     res = run([str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "--wsconform-cases",
                "--target-cmd", f"{venv / 'bin' / 'python'} {SERVER} --port {{port}}", "-k", "text-len-12",
                "-q"], cwd=empty, env=env, timeout=120)  # fmt: skip
