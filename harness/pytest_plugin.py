@@ -63,7 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"'
     )
     group.addoption(
-        "--targets-dir", metavar="DIR", help="where target folders live (default: the installed targets)"
+        "--targets-dir",
+        metavar="DIR",
+        help="where target folders live (default: <rootdir>/targets if it has any, else the installed ones)",
     )
     group.addoption("--results", metavar="PATH", help="write results.json (and results.jsonl) here")
     group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
@@ -201,11 +203,15 @@ _STATE = pytest.StashKey[WsConform]()
 
 
 def _default_targets(rootdir: Path) -> Path:
-    """The installed targets (in a checkout: its targets/ folder), else <rootdir>/targets."""
+    """``<rootdir>/targets`` when it holds target folders (a repository that keeps its own there, as
+    this one does), else the targets installed with wsconform."""
+    local = rootdir / "targets"
+    if any(local.glob("*/target.yaml")):
+        return local
     try:
         return bundled.targets_dir()
     except bundled.BundleMissing:
-        return rootdir / "targets"
+        return local
 
 
 def _junit_classname(config: pytest.Config, report: pytest.TestReport, family: str) -> None:
