@@ -3,7 +3,15 @@
 Shaped like pytest's "Working with non-python tests" example: ``pytest_collect_file`` returns a
 ``pytest.File`` whose items run one case each through the engine. Under pytest-xdist every worker
 opens its own target processes (own ports); results travel to the controller in
-``user_properties`` and only the controller writes the results file and the report.
+``user_properties`` and only the controller writes the results file and the report. The controller
+takes them out of the report again before the JUnit writer sees it, so a JUnit file holds one
+bounded ``<testcase>`` per item (named ``case[target]``, classname the family, as ``wsconform run
+--junitxml`` writes it), not a result document per test.
+
+``--wsconform-cases`` collects the suite installed with wsconform (``harness.bundled``), so a
+library's own repository runs it with ``pytest --wsconform-cases --target-cmd ...``. When any
+wsconform option is given and no wsconform item is left to run, the session is a usage error
+(exit status 4) naming what was selected, instead of a quiet "no tests ran".
 """
 
 from __future__ import annotations
@@ -17,19 +25,30 @@ from typing import Any
 
 import pytest
 
+from harness import bundled
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case, CaseError, load_file
 from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.suite import Selection, judge_expected, open_sessions
 from harness.targets.session import TargetSession
+from harness.text import printable
 
 KEY = "wsconform-result"
 TARGET_KEY = "wsconform-target"
 
 
+_GROUP: list[Any] = []  # the option group, kept to tell later whether any wsconform option was given
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wsconform", "WebSocket conformance cases")
+    _GROUP[:] = [group]
+    group.addoption(
+        "--wsconform-cases",
+        action="store_true",
+        help="also collect the case suite installed with wsconform (for a repository without cases/)",
+    )
     group.addoption(
         "--target",
         action="append",
@@ -44,7 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"'
     )
     group.addoption(
-        "--targets-dir", metavar="DIR", help="where target folders live (default: <rootdir>/targets)"
+        "--targets-dir",
+        metavar="DIR",
+        help="where target folders live (default: <rootdir>/targets if it has any, else the installed ones)",
     )
     group.addoption("--results", metavar="PATH", help="write results.json (and results.jsonl) here")
     group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
@@ -64,7 +85,7 @@ class WsConform:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         root = Path(str(config.rootpath))
-        self.targets_root = Path(config.getoption("targets_dir") or root / "targets")
+        self.targets_root = Path(config.getoption("targets_dir") or _default_targets(root))
         results = config.getoption("results")
         report = config.getoption("report")
         if report and not results:
@@ -80,9 +101,25 @@ class WsConform:
         self._sessions: list[TargetSession] | None = None
         self.problems: list[str] = []
         self.writer: ResultsWriter | None = None
-        if self.results_path and not hasattr(config, "workerinput"):
+        self.selected: int | None = None  # wsconform items left after -k/-m, once collection is done
+        self.controller = not hasattr(config, "workerinput")
+        if self.results_path and self.controller:
+            if self.report_dir is not None:
+                from harness.report.render import mark_in_progress
+
+                mark_in_progress(self.report_dir, self.results_path)
             command = shlex.join(["pytest", *sys.argv[1:]])
             self.writer = ResultsWriter(self.results_path, command=command)
+
+    def options_given(self) -> list[str]:
+        """The wsconform options on the command line (those that differ from their defaults)."""
+        given = []
+        for group in _GROUP:
+            for opt in group.options:
+                dest = opt.dest
+                if dest and self.config.getoption(dest) not in (opt.attrs().get("default"), None, [], False):
+                    given.append(opt.names()[-1])
+        return given
 
     @property
     def sessions(self) -> list[TargetSession]:
@@ -100,19 +137,62 @@ class WsConform:
         for s in self._sessions or []:
             s.stop()
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """On the controller (or a run without xdist): append each finished case to the results."""
+        """On the controller (or a run without xdist): append each finished case to the results, then
+        take the result out of ``user_properties`` (every phase's report carries them) so the JUnit
+        writer, which runs after this hook, writes no result document per test case."""
         props = {k: str(v) for k, v in report.user_properties}
-        if self.writer is None or KEY not in props or report.when != "call":
+        if KEY not in props or not self.controller:
+            return
+        record = json.loads(props[KEY])
+        report.user_properties = [(k, v) for k, v in report.user_properties if k not in (KEY, TARGET_KEY)]
+        _junit_classname(self.config, report, str(record.get("family") or ""))
+        if self.writer is None or report.when != "call":
             return
         self.writer.add_target(json.loads(props[TARGET_KEY]))
-        self.writer.add(json.loads(props[KEY]))
+        self.writer.add(record)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller collects nothing itself: count the wsconform items a worker has."""
+        if self.selected is None:
+            self.selected = sum(1 for i in ids if ".yaml::" in i)
+            if self.writer is not None:
+                self.writer.set_selected(self.selected)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Under xdist (no UsageError from collection there): the same message, exit status 4."""
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # collection raised it already, with the message
+        if self.controller and self.selected == 0 and self.options_given() and not session.testsfailed:
+            session.config.get_terminal_writer().line(f"ERROR: {self.nothing_selected()}", red=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def nothing_selected(self) -> str:
+        paths = sorted({str(p) for p in self.config.args})
+        where = ", ".join(paths) or str(self.config.invocation_params.dir)
+        targets = ", ".join(s.name for s in self._sessions or []) or "none"
+        problems = "".join(f"; {p}" for p in self.problems)
+        opt = self.config.option
+        filters = "".join(
+            f" {flag} {value!r}" for flag, value in (("-k", opt.keyword), ("-m", opt.markexpr)) if value
+        )
+        return (
+            f"wsconform options were given ({' '.join(self.options_given())}{filters}) but no wsconform "
+            f"case was selected: looked for case files (*.yaml under a folder named cases) in {where}, "
+            f"targets: {targets} (target folders: {self.targets_root}){problems}. Use --wsconform-cases "
+            "for the installed suite, or check -k/-m and --target"
+        )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.stop()
         if self.writer is None or self.results_path is None:
             return
-        self.writer.close()
+        done = self.writer.recorded
+        complete = self.selected is None or done >= self.selected
+        stopped = None if complete else f"the session ended after {done} of {self.selected} wsconform items"
+        self.writer.close(stopped_by=stopped)
         if self.report_dir is not None:
             from harness.report.render import render
 
@@ -120,6 +200,42 @@ class WsConform:
 
 
 _STATE = pytest.StashKey[WsConform]()
+
+
+def _default_targets(rootdir: Path) -> Path:
+    """``<rootdir>/targets`` when it holds target folders (a repository that keeps its own there, as
+    this one does), else the targets installed with wsconform."""
+    local = rootdir / "targets"
+    if any(local.glob("*/target.yaml")):
+        return local
+    try:
+        return bundled.targets_dir()
+    except bundled.BundleMissing:
+        return local
+
+
+def _junit_classname(config: pytest.Config, report: pytest.TestReport, family: str) -> None:
+    """Give the item's JUnit <testcase> the family as classname, as ``wsconform run --junitxml`` does
+    (pytest would derive ``cases.framing.sizes.yaml`` from the node id). A no-op without --junitxml."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - a pytest without the private module: keep its names
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is not None and family:
+        xml.node_reporter(report).add_attribute("classname", family)
+
+
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """``--wsconform-cases``: the installed suite's folder becomes one more path to collect. Done on the
+    raw arguments, before pytest turns them into collection paths."""
+    if "--wsconform-cases" in args:
+        try:
+            args.append(str(bundled.cases_dir()))
+        except bundled.BundleMissing as exc:
+            raise pytest.UsageError(f"--wsconform-cases: {exc}") from exc
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -148,7 +264,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[_STATE]
     for problem in state.problems:
-        session.config.get_terminal_writer().line(f"wsconform: {problem}", yellow=True)
+        session.config.get_terminal_writer().line(f"wsconform: {printable(problem)}", yellow=True)
+    if hasattr(session.config, "workerinput"):
+        return
+    state.selected = sum(1 for item in session.items if isinstance(item, CaseItem))
+    if state.writer is not None:
+        state.writer.set_selected(state.selected)
+    if state.selected == 0 and state.options_given() and not session.testsfailed:
+        raise pytest.UsageError(state.nothing_selected())
 
 
 class CaseFile(pytest.File):
@@ -231,7 +354,7 @@ class CaseItem(pytest.Item):
             lines.append(f"trace: {r.trace_file}")
         if r.log.strip():
             lines += ["target log:", r.log.strip()[-2000:]]
-        return "\n".join(lines)
+        return printable("\n".join(lines))  # reasons and logs are the target's text: no raw escapes
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"{self.case.id} [{self.target.name}]"

@@ -10,13 +10,12 @@ not as hundreds of new pairs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from harness.report.model import BAD, page_of
+
+if TYPE_CHECKING:
+    from harness.terminal import Out
 
 
 @dataclass(frozen=True)
@@ -97,28 +96,26 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
 STYLE = {"regressions": "bold red", "fixes": "green", "new": "cyan", "changed": "yellow", "removed": "dim"}
 
 
-def print_diff(diff: Diff, console: Console) -> None:
-    """The terminal form of the report's baseline section."""
+def print_diff(diff: Diff, out: Out) -> None:
+    """The terminal form of the report's baseline section (plain text when stdout is not a terminal)."""
+    from harness.terminal import Column
+
+    columns = [Column(c) for c in ("target", "case", "before", "now", "reason")]
     for key, heading, changes in diff.sections:
         if not changes:
             continue
-        table = Table(title=f"{heading} ({len(changes)})", title_style=STYLE[key], title_justify="left")
-        for col in ("target", "case", "before", "now", "reason"):
-            table.add_column(col, overflow="fold")
-        for c in changes:
-            table.add_row(
-                escape(c.target),
-                escape(c.case),
-                c.old or "—",
-                c.new or "—",
-                ("(listed in expected.yaml) " if c.known else "") + escape(c.reason[:200]),
-            )
-        console.print(table)
+        rows = [
+            [c.target, c.case, c.old or "—", c.new or "—",
+             ("(listed in expected.yaml) " if c.known else "") + c.reason[:200]]
+            for c in changes
+        ]  # fmt: skip
+        out.line((f"{heading} ({len(changes)})", STYLE[key]))
+        out.table("", columns, rows)
     for name in diff.new_targets:
-        console.print(f"[cyan]new target[/cyan] {escape(name)}")
+        out.line(("new target", "cyan"), f" {name}")
     for name in diff.removed_targets:
-        console.print(f"[dim]target no longer run[/dim] {escape(name)}")
-    console.print(
+        out.line(("target no longer run", "dim"), f" {name}")
+    out.line(
         f"{len(diff.regressions)} regression(s), {len(diff.fixes)} fix(es), {len(diff.new)} new, "
         f"{len(diff.changed)} other change(s), {len(diff.removed)} no longer run"
     )

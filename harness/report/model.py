@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.outcome import Outcome
 from harness.results import load
+from harness.text import printable
 
 OUTCOMES: list[str] = [str(o) for o in Outcome]
 BAD = frozenset({"FAIL", "ERROR"})
@@ -38,7 +39,10 @@ LABELS: dict[str, str] = {
     "FAIL": "FAIL",
     "ERROR": "ERROR",
 }
-RUN_KEYS = ("started", "finished", "harness_version", "command", "machine")
+RUN_KEYS = (
+    "started", "finished", "harness_version", "command", "machine",
+    "complete", "stopped_by", "selected", "recorded", "wall_seconds",
+)  # fmt: skip
 TIP_CHARS = 160  # a cell's tooltip; the full reason is on the detail page
 
 
@@ -57,6 +61,20 @@ def runs_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Run metadata of a document: its own, or the list a merge kept."""
     runs: list[dict[str, Any]] | None = doc.get("runs")
     return runs if runs else [{k: doc.get(k) for k in RUN_KEYS}]
+
+
+def partial_runs(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """A sentence per run that did not finish: the report's banner (a document written before schema
+    2 carries no ``complete`` and counts as complete)."""
+    out = []
+    for run in runs:
+        if run.get("complete") is not False:
+            continue
+        recorded, selected = run.get("recorded"), run.get("selected")
+        of = f"{recorded} of {selected}" if selected is not None else f"{recorded}"
+        why = run.get("stopped_by") or "stopped early"
+        out.append(f"The run started {run.get('started') or '?'} is partial: {of} selected results ({why}).")
+    return out
 
 
 def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -113,11 +131,35 @@ class Target:
     role: str
     counts: Counter[str] = field(default_factory=Counter)
     per_family: dict[str, Counter[str]] = field(default_factory=dict)
-    seconds: float = 0.0
+    first: float | None = None  # seconds from the run's start: when its first case began
+    last: float | None = None  # and when its last case ended (results carry ``t`` since schema 2)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def heading_role(self) -> str:
+        """The role shown under the column heading: a library's server and client columns must not
+        look the same (both are "websockets 17.4" otherwise)."""
+        return self.role or ("client" if self.name.endswith("@client") else "server")
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Wall time from the target's first case to its last: with parallel workers this is what the
+        run took for it, where a sum of case durations would count overlapping cases twice."""
+        if self.first is None or self.last is None:
+            return None
+        return max(0.0, self.last - self.first)
+
+    def saw(self, record: dict[str, Any]) -> None:
+        t = record.get("t")
+        if t is None:
+            return
+        end = float(t)
+        start = end - float(record.get("duration_ms") or 0) / 1000
+        self.first = start if self.first is None else min(self.first, start)
+        self.last = end if self.last is None else max(self.last, end)
 
 
 @dataclass
@@ -135,7 +177,7 @@ class Cell:
 
     @property
     def tip(self) -> str:
-        reason = str(self.record.get("reason") or "")
+        reason = printable(self.record.get("reason") or "")
         return reason if len(reason) <= TIP_CHARS else reason[: TIP_CHARS - 1] + "…"
 
 
@@ -198,5 +240,5 @@ def build(doc: dict[str, Any]) -> Report:
         target.counts[cell.outcome] += 1
         target.per_family.setdefault(fam_name, Counter())[cell.outcome] += 1
         fam.counts.setdefault(name, Counter())[cell.outcome] += 1
-        target.seconds += float(r.get("duration_ms") or 0) / 1000
+        target.saw(r)
     return Report(doc, runs_of(doc), list(targets.values()), list(families.values()), cells)

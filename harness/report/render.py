@@ -16,13 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from harness.report.detail import detail, read_trace
 from harness.report.diff import compare
-from harness.report.model import COLOURS, LABELS, OUTCOMES, absolutize, build, merge
+from harness.report.model import COLOURS, LABELS, OUTCOMES, absolutize, build, merge, partial_runs
 from harness.report.perf import duration_charts, sample_charts, samples_of
+from harness.text import printable
 
-__all__ = ["OUTCOMES", "merge", "render"]
+__all__ = ["OUTCOMES", "mark_in_progress", "merge", "render"]
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ ... }}`` passes here before autoescaping: control characters (ESC, NUL...) become
+    visible escapes, which autoescape does not do, in text and in attributes (title tooltips) alike.
+    Markup (already safe HTML built by our own code) is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -30,10 +41,26 @@ def _env() -> Environment:
     return Environment(
         loader=PackageLoader("harness.report", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,  # templates are package data: no stat() per page
     )
+
+
+def mark_in_progress(out_dir: Path, results_path: Path) -> Path:
+    """At the start of a run: replace the previous report's index with a page saying a run is writing
+    new results. Were the old index left, a run killed with SIGKILL would leave a report that
+    disagrees with its results files; this page tells the reader how to render what was finished."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = out_dir / "index.html"
+    index.write_text(
+        _env().get_template("in_progress.html").render(
+            lines=results_path.with_suffix(".jsonl"), out_dir=out_dir, up=""
+        ),
+        encoding="utf-8",
+    )
+    return index
 
 
 def render(
@@ -93,6 +120,7 @@ def render(
     index.write_text(
         env.get_template("index.html").render(
             runs=report.runs,
+            partial=partial_runs(report.runs),
             targets=report.targets,
             families=report.families,
             outcomes=OUTCOMES,
