@@ -28,8 +28,9 @@ from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.scheduler import run_all
 from harness.suite import Selection, judge_expected, open_sessions
+from harness.targets import availability
 from harness.targets.session import TargetSession
-from harness.targets.spec import TargetError, TargetSpec, load_targets
+from harness.targets.spec import RunnerKind, TargetError, TargetSpec, load_targets
 
 console = Console(highlight=False)
 OUTCOME_STYLE = {
@@ -310,18 +311,18 @@ def cmd_targets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _availability(spec: TargetSpec, runner: str) -> str:
+def _availability(spec: TargetSpec, runner: RunnerKind) -> str:
     """``yes``, ``no (why)``, or ``-`` when target.yaml offers no such runner."""
     if runner == "process" and any(rs.browser is not None for rs in spec.roles.values()):
-        missing = spec.missing()  # a browser target runs locally too: chromium and Playwright
-        return f"[red]no[/red] ({escape(', '.join(missing))})" if missing else "[green]yes[/green] (browser)"
+        problem = availability.runner_problem(spec, "browser")  # a browser target runs locally too
+        return f"[red]no[/red] ({escape(problem)})" if problem else "[green]yes[/green] (browser)"
     if not any(runner in spec.runners(r) for r in spec.roles):
         return "[dim]-[/dim]"
-    problem = spec.runner_problem(runner)
+    problem = availability.runner_problem(spec, runner)
     if problem:
         return f"[red]no[/red] ({escape(problem)})"
     if runner == "docker":
-        from harness.targets.docker_runner import built_image
+        from harness.targets.docker.images import built_image
 
         built = all(built_image(spec, f) for f in _dockerfiles(spec))
         return "[green]yes[/green] " + ("(image built)" if built else "(image not built yet)")
@@ -348,7 +349,8 @@ def _dockerfiles(spec: TargetSpec) -> list[str]:
 
 def cmd_targets_build(args: argparse.Namespace) -> int:
     """Build container images ahead of a run; an unchanged target is "cached" (its tag exists)."""
-    from harness.targets.docker_runner import docker_problem, ensure_image
+    from harness.targets.docker.daemon import docker_problem
+    from harness.targets.docker.images import ensure_image
     from harness.targets.runners import TargetUnavailable
 
     specs = _named_targets(args)
