@@ -122,9 +122,9 @@ def run_case(
         used = session.started and session.runner.alive()  # it served earlier cases
         note = session.ensure_running()
     except TargetUnavailable as exc:
-        result = CaseResult(
-            case, session.name, Outcome.ERROR, f"target unavailable: {exc}".splitlines()[0], 0.0, log=str(exc)
-        )
+        reason = f"target unavailable: {exc}".splitlines()[0]
+        spent = (time.monotonic() - started) * 1000  # the failed start's own time, not 0
+        result = CaseResult(case, session.name, Outcome.ERROR, reason, spent, log=str(exc))
         return finish_result(result, session, trace_dir)
     missing = unmet_requirements(case, session)
     if missing:

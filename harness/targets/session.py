@@ -4,10 +4,17 @@ Both front ends (``wsconform run`` and the pytest plugin) create sessions throug
 ``selection.open_sessions``, so ``--target NAME``, ``--target-file``, ``--target-url``,
 ``--target-cmd`` and ``--client-cmd`` mean the same thing in both; every session is made from a
 ``TargetSpec`` (a target folder's, or the one an ad-hoc declaration gives) by ``session_for``.
+
+**Giving up.** A target that fails to start (exits at once, or is not ready within its startup
+timeout) is retried by the next case, since a port clash or a slow machine can be transient; after
+``GIVE_UP_AFTER`` consecutive failures every remaining case is ERROR at once with the same cause, so a
+969-case run against a command that never becomes ready ends after three startup timeouts instead
+of 969. Parallel replicas of a target share the count.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +30,29 @@ from harness.targets.setup import run_setup
 from harness.targets.spec import ExpectedDeviation, Policies, Role, RunnerKind, TargetSpec, load_targets
 
 DEFAULT_TARGET = "websockets"
+GIVE_UP_AFTER = 3
 
 
 @dataclass
 class StartHistory:
-    """What the replicas of one target share: a set-up failure, remembered for the whole run."""
+    """Consecutive start failures of one target, shared by its replicas; the cause once given up."""
 
+    failures: int = 0
+    gave_up: str | None = None
     setup_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def failed(self, name: str, exc: TargetUnavailable) -> None:
+        with self.lock:
+            self.failures += 1
+            if self.failures >= GIVE_UP_AFTER and self.gave_up is None:
+                self.gave_up = (
+                    f"gave up on {name} after {self.failures} consecutive failed starts; the last: {exc}"
+                )
+
+    def succeeded(self) -> None:
+        with self.lock:
+            self.failures = 0
 
 
 @dataclass
@@ -72,7 +95,7 @@ class TargetSession:
     def replica(self, index: int) -> TargetSession | None:
         """A session for parallel worker ``index``: its own runner copy (own process or container,
         own port), this session when the runner is shared (client launchers), None when the target
-        cannot be duplicated (a URL)."""
+        cannot be duplicated (a URL). Start failures are counted together."""
         clone = self.runner.replica(index)
         if clone is None:
             return None
@@ -83,8 +106,11 @@ class TargetSession:
     def ensure_running(self) -> str | None:
         """Start the target, or restart it if it died; returns a note when it had to restart.
 
-        Raises ``TargetUnavailable`` when it cannot start (the case is ERROR).
+        Raises ``TargetUnavailable`` when it cannot start (the case is ERROR); after
+        ``GIVE_UP_AFTER`` consecutive failures it raises at once, without another attempt.
         """
+        if self.history.gave_up is not None:
+            raise TargetUnavailable(self.history.gave_up)
         if self.started and self.runner.alive():
             return None
         self._ensure_setup()
@@ -96,7 +122,12 @@ class TargetSession:
                 )
             note = f"target had exited (status {self.runner.exit_status()}); restarted"
             self.restarts += 1
-        self.runner.start()
+        try:
+            self.runner.start()
+        except TargetUnavailable as exc:
+            self.history.failed(self.name, exc)
+            raise
+        self.history.succeeded()
         self.started = True
         return note
 
