@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_dir=out_dir / "logs",
         all_available=False,
         runner=args.runner,
+        run_dir=out_dir,
     )
     for problem in problems:
         console.print(f"[red]error[/red] {problem}")

@@ -77,6 +77,7 @@ class WsConform:
         self.selection = Selection(
             list(config.getoption("target")), config.getoption("target_url"), config.getoption("target_cmd")
         )
+        self.run_dir = self.results_path.parent if self.results_path else None
         self._sessions: list[TargetSession] | None = None
         self.problems: list[str] = []
         self.writer: ResultsWriter | None = None
@@ -93,6 +94,7 @@ class WsConform:
                 log_dir=self.log_dir,
                 all_available=True,
                 runner=self.config.getoption("runner"),
+                run_dir=self.run_dir,
             )
         return self._sessions
 
