@@ -28,7 +28,7 @@ from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.scheduler import run_all
 from harness.suite import Selection, judge_expected, open_sessions
-from harness.targets import availability
+from harness.targets import adhoc, availability
 from harness.targets.session import TargetSession
 from harness.targets.spec import RunnerKind, TargetError, TargetSpec, load_targets
 
@@ -69,8 +69,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = _select(_cases_or_exit(args.cases), args.case, args.family, args.tag, args.autobahn)
     results_path: Path = args.results.resolve()
     out_dir = results_path.parent
+    try:
+        declared = adhoc.declarations(args.wsconform_adhoc)
+    except adhoc.AdhocError as exc:
+        console.print(f"[red]error[/red] {escape(str(exc))}")
+        return 2
     sessions, problems = open_sessions(
-        Selection(args.target, args.target_url, args.target_cmd),
+        Selection(args.target, adhoc=declared, files=args.target_file),
         targets_root=args.targets_dir,
         log_dir=out_dir / "logs",
         all_available=False,
@@ -480,11 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="target folder name (repeatable; default: websockets)",
     )
     run.add_argument(
-        "--target-url", metavar="URL", help="an already running server on loopback, ws://127.0.0.1:PORT/"
-    )
-    run.add_argument(
-        "--target-cmd", metavar="CMD", help='a server to start, with {port}: "python s.py --port {port}"'
-    )
+        "--target-file", action="append", default=[], type=Path, metavar="PATH",
+        help="a target.yaml (or its folder) from anywhere, run in addition to --target (repeatable)",
+    )  # fmt: skip
+    for flags, options in adhoc.option_specs():
+        run.add_argument(*flags, **options)
     run.add_argument(
         "-k", "--case", action="append", default=[], metavar="PATTERN", help="case id glob or substring"
     )

@@ -200,9 +200,8 @@ def declarations(items: list[tuple[str, Any]] | None) -> list[AdhocTarget]:
         setattr(target, tag, value)
     if defaults and not targets:
         given = ", ".join(FIELD_OPTION[t] for t in defaults)
-        raise AdhocError(
-            f"{given} describe(s) an ad-hoc target: add --target-cmd, --target-url or --client-cmd"
-        )
+        verb = "describes" if len(defaults) == 1 else "describe"
+        raise AdhocError(f"{given} {verb} an ad-hoc target: add --target-cmd, --target-url or --client-cmd")
     for target in targets:
         for tag, value in defaults.items():
             if tag not in target.given:
