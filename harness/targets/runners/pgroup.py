@@ -190,6 +190,10 @@ def kill_group(pgid: int, *, leader: subprocess.Popen[bytes] | None = None, grac
     for p in escaped:
         with contextlib.suppress(psutil.Error):
             p.kill()
+    if killed:  # SIGKILL is delivered asynchronously: return once they are really gone
+        settle = time.monotonic() + 1.0
+        while (group_members(pgid) or any(_alive(p) for p in escaped)) and time.monotonic() < settle:
+            time.sleep(0.005)
     if leader is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             leader.wait(timeout=5)
