@@ -40,6 +40,7 @@ from harness.targets.runners.output import OutputPump, TargetLog, start_failure
 
 READY_POLL = 0.02
 DRAIN = 0.5  # after an exit, how long the pump may take to bring the last words to the log
+EXIT_POLL = 0.05  # how often a client that exited but whose pipes stay open is looked at
 
 
 _live: weakref.WeakSet[ProcessRunner | ProcessClientLauncher] = weakref.WeakSet()
@@ -232,7 +233,22 @@ class GroupedClient:
         return self.proc.returncode
 
     async def wait(self) -> int:
-        code = await self.proc.wait()
+        """The client's exit status, once it exited and its group is gone.
+
+        asyncio's ``Process.wait`` also waits for the pipes to close, which a child that inherited
+        stdout keeps open for as long as it lives; so the exit itself is watched too, and the group
+        is killed as soon as the client is gone, which closes the pipes.
+        """
+        waiter = asyncio.ensure_future(self.proc.wait())
+        try:
+            while not waiter.done():
+                if self.proc.returncode is not None:
+                    self.cleanup()
+                    break
+                await asyncio.wait({waiter}, timeout=EXIT_POLL)
+            code = await waiter
+        finally:
+            waiter.cancel()
         self.cleanup()
         return code
 
