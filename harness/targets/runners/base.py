@@ -157,7 +157,7 @@ class Runner:
     be duplicated (a URL: one worker).
     """
 
-    kind: ClassVar[RunnerKind | str] = "none"
+    kind: ClassVar[RunnerKind | str] = "external"  # a client that connects by itself (wsconform serve)
     restartable: ClassVar[bool] = False
     launches_clients: ClassVar[bool] = False
     address: Address = Address("127.0.0.1", 0)
