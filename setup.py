@@ -32,7 +32,7 @@ setup(
     package_data={
         "harness": ["py.typed"],
         "harness.report": ["templates/*.html", "templates/*.css"],
-        "harness.targets": ["*.js"],
+        "harness.targets.runners": ["*.js"],
         "harness.scaffold": ["templates/*"],
         **{f"harness.bundled.{kind}": patterns for kind, patterns in BUNDLED.items()},
     },

@@ -31,8 +31,9 @@ from harness.results import ResultsWriter, load
 from harness.run_summary import RunTally
 from harness.scheduler import run_all
 from harness.suite import Selection, open_sessions
+from harness.targets import adhoc, availability
 from harness.targets.session import TargetSession
-from harness.targets.spec import TargetError, TargetSpec, load_targets
+from harness.targets.spec import RunnerKind, TargetError, TargetSpec, load_targets
 from harness.terminal import Column, Out, RunProgress
 
 out = Out()
@@ -73,12 +74,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     cases = select(catalog, _filter(args))
     results_path: Path = args.results.resolve()
     out_dir = results_path.parent
+    try:
+        declared = adhoc.declarations(args.wsconform_adhoc)
+    except adhoc.AdhocError as exc:
+        out.error(str(exc))
+        return 2
     sessions, problems = open_sessions(
-        Selection(args.target, args.target_url, args.target_cmd),
+        Selection(args.target, adhoc=declared, files=args.target_file),
         targets_root=args.targets_dir,
         log_dir=out_dir / "logs",
         all_available=False,
         runner=args.runner,
+        run_dir=out_dir,
     )
     for problem in problems:
         out.error(problem)
@@ -314,7 +321,7 @@ def cmd_cases_autobahn(args: argparse.Namespace) -> int:
 
 def _role_runners(spec: TargetSpec) -> dict[str, list[str]]:
     return {
-        role: spec.runners(role) + (["browser"] if getattr(rs, "browser", None) else [])
+        role: [*spec.runners(role), *(["browser"] if getattr(rs, "browser", None) else [])]
         for role, rs in spec.roles.items()
     }
 
@@ -364,18 +371,18 @@ def _load_targets(args: argparse.Namespace) -> dict[str, TargetSpec] | None:
     return specs
 
 
-def _availability(spec: TargetSpec, runner: str) -> str:
+def _availability(spec: TargetSpec, runner: RunnerKind) -> str:
     """``yes``, ``no (why)``, or ``-`` when target.yaml offers no such runner."""
     if runner == "process" and any(rs.browser is not None for rs in spec.roles.values()):
-        missing = spec.missing()  # a browser target runs locally too: chromium and Playwright
-        return f"no ({', '.join(missing)})" if missing else "yes (browser)"
+        problem = availability.runner_problem(spec, "browser")  # a browser target runs locally too
+        return f"no ({problem})" if problem else "yes (browser)"
     if not any(runner in spec.runners(r) for r in spec.roles):
         return "-"
-    problem = spec.runner_problem(runner)
+    problem = availability.runner_problem(spec, runner)
     if problem:
         return f"no ({problem})"
     if runner == "docker":
-        from harness.targets.docker_runner import built_image
+        from harness.targets.docker.images import built_image
 
         built = all(built_image(spec, f) for f in _dockerfiles(spec))
         return "yes " + ("(image built)" if built else "(image not built yet)")
@@ -400,7 +407,8 @@ def _dockerfiles(spec: TargetSpec) -> list[str]:
 
 def cmd_targets_build(args: argparse.Namespace) -> int:
     """Build container images ahead of a run; an unchanged target is "cached" (its tag exists)."""
-    from harness.targets.docker_runner import docker_problem, ensure_image
+    from harness.targets.docker.daemon import docker_problem
+    from harness.targets.docker.images import ensure_image
     from harness.targets.runners import TargetUnavailable
 
     specs = _named_targets(args)
@@ -583,11 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="target folder name (repeatable; default: websockets)",
     )
     run.add_argument(
-        "--target-url", metavar="URL", help="an already running server on loopback, ws://127.0.0.1:PORT/"
-    )
-    run.add_argument(
-        "--target-cmd", metavar="CMD", help='a server to start, with {port}: "python s.py --port {port}"'
-    )
+        "--target-file", action="append", default=[], type=Path, metavar="PATH",
+        help="a target.yaml (or its folder) from anywhere, run in addition to --target (repeatable)",
+    )  # fmt: skip
+    for flags, options in adhoc.option_specs():
+        run.add_argument(*flags, **options)
     _select_options(run)
     run.add_argument("--results", type=Path, default=Path("reports/latest/results.json"))
     run.add_argument("--report", type=Path, help="HTML report folder (default: beside the results)")

@@ -31,6 +31,7 @@ from harness.peer.context import CaseContext
 from harness.peer.server import ClientProcess, Launch, run_server_case, serve_connection
 from harness.peer.trace import Trace
 from harness.sampling import Sampler, memory_of
+from harness.targets.policies import unmet_requirements
 from harness.targets.runners import Runner, TargetUnavailable
 from harness.targets.session import TargetSession
 from harness.targets.spec import ExpectedDeviation
@@ -196,19 +197,6 @@ def applies(case: Case, session: TargetSession) -> bool:
     return case.model.role in (session.role, "both")
 
 
-def unmet_requirements(case: Case, session: TargetSession) -> str | None:
-    """Why the target's declared policies cannot support this case (UNIMPLEMENTED), or None."""
-    req, pol = case.model.requires, session.policies
-    lacking = [p for p in req.subprotocols if p not in pol.subprotocols]
-    if lacking:
-        return f"target declares no support for subprotocol(s) {', '.join(lacking)} (policies.subprotocols)"
-    if req.permessage_deflate and not pol.permessage_deflate:
-        return "target does not enable permessage-deflate (policies.permessage_deflate)"
-    if req.max_message_size and pol.max_message_size is None:
-        return "target declares no maximum message size (policies.max_message_size)"
-    return None
-
-
 _KEY_HISTORY: dict[str, set[str]] = {}  # per client target: the Sec-WebSocket-Keys it has sent
 
 
@@ -277,11 +265,11 @@ def run_case(
         used = session.started and session.runner.alive()  # it served earlier cases
         note = session.ensure_running()
     except TargetUnavailable as exc:
-        ms = (time.monotonic() - started) * 1000
         reason = f"target unavailable: {exc}".splitlines()[0]
-        failed = CaseResult(case, session.name, Outcome.ERROR, reason, ms, log=str(exc))
-        return finish_result(failed, session, trace_dir)
-    missing = unmet_requirements(case, session)
+        spent = (time.monotonic() - started) * 1000  # the failed start's own time, not 0
+        result = CaseResult(case, session.name, Outcome.ERROR, reason, spent, log=str(exc))
+        return finish_result(result, session, trace_dir)
+    missing = unmet_requirements(case, session.policies)
     if missing:
         result = CaseResult(case, session.name, Outcome.UNIMPLEMENTED, missing, 0.0)
         return finish_result(result, session, trace_dir)

@@ -31,6 +31,7 @@ from harness.model.loader import Case, CaseError, load_file
 from harness.outcome import Outcome
 from harness.results import ResultsWriter, load
 from harness.suite import Selection, judge_expected, open_sessions
+from harness.targets import adhoc
 from harness.targets.session import TargetSession
 from harness.text import printable
 
@@ -57,11 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="target folder under targets/ (repeatable); default: every locally available one",
     )
     group.addoption(
-        "--target-url", metavar="URL", help="an already running server, e.g. ws://127.0.0.1:9000/"
-    )
-    group.addoption(
-        "--target-cmd", metavar="CMD", help='a server the harness starts, e.g. "python s.py --port {port}"'
-    )
+        "--target-file", action="append", default=[], type=Path, metavar="PATH",
+        help="a target.yaml (or its folder) from anywhere, run in addition to --target (repeatable)",
+    )  # fmt: skip
+    for flags, options in adhoc.option_specs():
+        group.addoption(*flags, **options)
     group.addoption(
         "--targets-dir",
         metavar="DIR",
@@ -95,9 +96,14 @@ class WsConform:
         out = self.results_path.parent if self.results_path else root / "reports" / "pytest"
         self.log_dir = out / "logs"
         self.trace_dir = out / "traces" if self.results_path else None
+        try:
+            declared = adhoc.declarations(config.getoption(adhoc.DEST))
+        except adhoc.AdhocError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         self.selection = Selection(
-            list(config.getoption("target")), config.getoption("target_url"), config.getoption("target_cmd")
+            list(config.getoption("target")), adhoc=declared, files=list(config.getoption("target_file"))
         )
+        self.run_dir = self.results_path.parent if self.results_path else None
         self._sessions: list[TargetSession] | None = None
         self.problems: list[str] = []
         self.writer: ResultsWriter | None = None
@@ -130,6 +136,7 @@ class WsConform:
                 log_dir=self.log_dir,
                 all_available=True,
                 runner=self.config.getoption("runner"),
+                run_dir=self.run_dir,
             )
         return self._sessions
 

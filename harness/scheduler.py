@@ -17,33 +17,19 @@ from pathlib import Path
 
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case
-from harness.targets.docker_runner import DockerRunner
-from harness.targets.runners import ProcessRunner
 from harness.targets.session import TargetSession
 
 
 def replicas(session: TargetSession, count: int) -> list[TargetSession]:
-    """``count`` sessions for the same target: server processes and containers are duplicated; a URL
-    or a client launcher (which starts a fresh client or container per case) is shared."""
-    runner = session.runner
-    if runner.launches_clients:
-        return [session] * max(1, count)  # one client process per case already: nothing to replicate
-    if count > 1 and isinstance(runner, DockerRunner):  # own container, own port each
-        return [session] + [
-            TargetSession(session.name, runner.replica(i), session.spec, role=session.role,
-                          runner_kind=session.runner_kind)
-            for i in range(2, count + 1)
-        ]  # fmt: skip
-    if count <= 1 or not isinstance(runner, ProcessRunner):
-        return [session]
+    """``count`` sessions for the same target: server processes and containers are duplicated; a
+    client launcher (which starts a fresh client or container per case) is shared; a URL is not
+    duplicated at all (``TargetSession.replica``)."""
     out = [session]
     for i in range(2, count + 1):
-        clone = ProcessRunner(
-            runner.argv_template, runner.placeholders_for, cwd=runner.cwd,
-            log_path=runner.log_path.with_name(f"{runner.log_path.stem}.{i}{runner.log_path.suffix}"),
-            ready=runner.ready, startup_timeout=runner.startup_timeout, env=runner.env,
-        )  # fmt: skip
-        out.append(TargetSession(session.name, clone, session.spec, role=session.role))
+        clone = session.replica(i)
+        if clone is None:
+            break
+        out.append(clone)
     return out
 
 

@@ -33,7 +33,7 @@ from harness.peer.context import CaseContext
 from harness.peer.flood import COUNTER, MessageFactory, run_flood
 from harness.peer.trace import Trace
 from harness.sampling import Ratios, Sample, downsample, tcp_queues
-from harness.targets.runners import ClientLauncher
+from harness.targets.runners.process import ProcessClientLauncher
 from harness.targets.session import TargetSession, open_session
 from harness.targets.spec import Policies, RoleSpec, TargetSpec
 from harness.wire.frames import FrameParser
@@ -281,7 +281,7 @@ asyncio.run(main(sys.argv[1]))
 def _client_session(tmp_path: Path, argv: list[str], name: str) -> TargetSession:
     spec = TargetSpec(name=name, implementation=name, roles={"client": RoleSpec()}, policies=Policies())
     return TargetSession(
-        name, ClientLauncher(argv, cwd=None, log_path=tmp_path / f"{name}.log"), spec, "client"
+        name, ProcessClientLauncher(argv, cwd=None, log_path=tmp_path / f"{name}.log"), spec, "client"
     )
 
 

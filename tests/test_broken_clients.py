@@ -14,7 +14,7 @@ import pytest
 from harness.engine import CaseResult, run_case
 from harness.model.loader import Case
 from harness.outcome import Outcome
-from harness.targets.runners import ClientLauncher
+from harness.targets.runners.process import ProcessClientLauncher
 from harness.targets.session import TargetSession
 from harness.targets.spec import Policies, RoleSpec, TargetSpec
 from tests.conftest import CASES, ROOT
@@ -47,7 +47,7 @@ def _run(case: Case, tmp_path: Path, defect: str | None) -> CaseResult:
     )  # fmt: skip
     session = TargetSession(
         f"broken-client-{defect}",
-        ClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"),
+        ProcessClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"),
         spec,
         role="client",
     )

@@ -15,7 +15,7 @@ import pytest
 from harness.engine import run_case
 from harness.model.loader import Case
 from harness.outcome import Outcome
-from harness.targets.browser import BrowserLauncher, chromium_path
+from harness.targets.runners.browser import BrowserLauncher, chromium_path
 from harness.targets.session import TargetSession, open_session
 from harness.targets.spec import Policies, RoleSpec, TargetSpec
 

@@ -25,13 +25,13 @@ import pytest
 from harness.engine import run_case
 from harness.model.loader import Case
 from harness.outcome import Outcome
-from harness.targets import docker_runner as dr
-from harness.targets.runners import TargetUnavailable
+from harness.targets.docker import containers, daemon, images
+from harness.targets.errors import TargetUnavailable
 from harness.targets.session import TargetSession, open_session
 from harness.targets.spec import load_target
 from tests.conftest import CASES, ROOT
 
-_PROBLEM = dr.docker_problem()
+_PROBLEM = daemon.docker_problem()
 pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=f"Docker not usable here: {_PROBLEM}")
 
 TINY_DOCKERFILE = """\
@@ -61,7 +61,7 @@ asyncio.run(main(parser.parse_args().port))
 
 
 def _ours() -> list[str]:
-    found = dr.client().containers.list(all=True, filters={"label": f"{dr.LABEL}.pid={os.getpid()}"})
+    found = daemon.client().containers.list(all=True, filters={"label": f"{daemon.LABEL}.pid={os.getpid()}"})
     return [str(c.name) for c in found]
 
 
@@ -89,7 +89,7 @@ def tiny_images() -> Iterator[list[str]]:
     yield tags
     for tag in tags:
         with contextlib.suppress(Exception):
-            dr.client().images.remove(tag, force=True)
+            daemon.client().images.remove(tag, force=True)
 
 
 def _session(tmp_path: Path, name: str, role: str = "server", root: Path | None = None) -> TargetSession:
@@ -108,38 +108,41 @@ def test_image_tag_is_stable_and_an_unchanged_target_is_cached(
     folder = _tiny_target(tmp_path, "server:\n  docker:\n    argv: [sleep, '30']\n")
     spec = load_target(folder)
     log = tmp_path / "build.log"
-    first = dr.ensure_image(spec, "Dockerfile", log)
+    first = images.ensure_image(spec, "Dockerfile", log)
     tiny_images.append(first.tag)
-    second = dr.ensure_image(spec, "Dockerfile", log)
+    second = images.ensure_image(spec, "Dockerfile", log)
     assert first.tag == second.tag and first.tag.startswith("wsconform/docker-tiny:")
     assert (first.cached, second.cached) == (False, True)
     assert second.seconds == 0.0
     assert "Successfully built" in log.read_text() or "writing image" in log.read_text()
-    labels = dr.client().images.get(first.tag).labels
-    assert labels[dr.LABEL] == "1" and labels[f"{dr.LABEL}.target"] == "docker-tiny"
+    labels = daemon.client().images.get(first.tag).labels
+    assert labels[daemon.LABEL] == "1" and labels[f"{daemon.LABEL}.target"] == "docker-tiny"
     # any change to what goes into the image is a new tag; the base image and the CA bundle count too
-    base = dr.base_image() or "default"
-    ca = dr.ca_bundle()
-    same = dr.image_tag(spec.name, folder, "Dockerfile", dr._image_id(base) or base, ca)
+    base = daemon.base_image() or "default"
+    ca = images.ca_bundle()
+    same = images.image_tag(spec.name, folder, "Dockerfile", daemon.image_id(base) or base, ca)
     assert same == first.tag
-    assert dr.image_tag(spec.name, folder, "Dockerfile", "other-base", ca) != first.tag
-    assert dr.image_tag(spec.name, folder, "Dockerfile", dr._image_id(base) or base, ca + b"x") != first.tag
+    assert images.image_tag(spec.name, folder, "Dockerfile", "other-base", ca) != first.tag
+    assert (
+        images.image_tag(spec.name, folder, "Dockerfile", daemon.image_id(base) or base, ca + b"x")
+        != first.tag
+    )
     (folder / "nonce.txt").write_text(uuid.uuid4().hex)
-    assert dr.image_tag(spec.name, folder, "Dockerfile", dr._image_id(base) or base, ca) != first.tag
-    third = dr.ensure_image(spec, "Dockerfile", log)
+    assert images.image_tag(spec.name, folder, "Dockerfile", daemon.image_id(base) or base, ca) != first.tag
+    third = images.ensure_image(spec, "Dockerfile", log)
     tiny_images.append(third.tag)
     assert third.tag != first.tag and not third.cached
-    assert dr._image_id(first.tag) is None, "the image of the old contents was not pruned"
+    assert daemon.image_id(first.tag) is None, "the image of the old contents was not pruned"
 
 
 def test_build_failure_is_unavailable_with_the_end_of_the_build_output(tmp_path: Path) -> None:
     folder = _tiny_target(tmp_path, "server:\n  docker:\n    argv: [sleep, '30']\n")
     (folder / "Dockerfile").write_text(TINY_DOCKERFILE + "RUN echo build-step-output; exit 9\n")
     with pytest.raises(TargetUnavailable) as info:
-        dr.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log")
+        images.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log")
     assert "build-step-output" in str(info.value) and "failed" in str(info.value)
     with pytest.raises(TargetUnavailable):  # remembered: a run does not rebuild it for every case
-        dr.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log")
+        images.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log")
 
 
 def test_container_that_never_becomes_ready_is_error_with_its_output(
@@ -243,30 +246,31 @@ def _dead_pid() -> int:
 
 def test_sweep_removes_containers_of_dead_harnesses_only(tmp_path: Path, tiny_images: list[str]) -> None:
     folder = _tiny_target(tmp_path, "server:\n  docker:\n    argv: [sleep, '30']\n")
-    tag = dr.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log").tag
+    tag = images.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log").tag
     tiny_images.append(tag)
-    cli = dr.client()
+    cli = daemon.client()
     orphan = cli.containers.run(
         tag, ["sleep", "60"], detach=True, network_mode="host",
-        labels={dr.LABEL: "1", f"{dr.LABEL}.pid": str(_dead_pid()), f"{dr.LABEL}.target": "docker-tiny"},
+        labels={daemon.LABEL: "1", f"{daemon.LABEL}.pid": str(_dead_pid()),
+                f"{daemon.LABEL}.target": "docker-tiny"},
     )  # fmt: skip
-    mine = dr._run_container(tag, ["sleep", "60"], {}, "docker-tiny")
+    mine = containers.run_container(tag, ["sleep", "60"], {}, "docker-tiny")
     try:
-        removed = dr.sweep_leftovers()
+        removed = containers.sweep_leftovers()
         assert orphan.name in removed
         assert mine.name not in removed
         assert not cli.containers.list(all=True, filters={"id": orphan.id})
         assert cli.containers.list(all=True, filters={"id": mine.id})
     finally:
-        dr._remove(mine)
+        containers.remove(mine)
         with contextlib.suppress(Exception):
             orphan.remove(force=True)
 
 
 CHILD = """\
 import sys, time
-from harness.targets import docker_runner as dr
-container = dr._run_container(sys.argv[1], ["sleep", "60"], {}, "docker-tiny")
+from harness.targets.docker import containers
+container = containers.run_container(sys.argv[1], ["sleep", "60"], {}, "docker-tiny")
 print(container.id, flush=True)
 if sys.argv[2] == "exit":
     sys.exit(0)
@@ -278,7 +282,7 @@ time.sleep(60)
 def test_containers_of_an_ended_harness_are_removed(tmp_path: Path, tiny_images: list[str], how: str) -> None:
     """atexit and SIGTERM remove the harness's containers; after SIGKILL the next run's sweep does."""
     folder = _tiny_target(tmp_path, "server:\n  docker:\n    argv: [sleep, '30']\n")
-    tag = dr.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log").tag
+    tag = images.ensure_image(load_target(folder), "Dockerfile", tmp_path / "build.log").tag
     tiny_images.append(tag)
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, tag, how], stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -286,7 +290,7 @@ def test_containers_of_an_ended_harness_are_removed(tmp_path: Path, tiny_images:
     assert child.stdout is not None
     cid = child.stdout.readline().strip()
     assert cid, "the child did not start its container"
-    cli = dr.client()
+    cli = daemon.client()
     assert cli.containers.list(all=True, filters={"id": cid})
     if how == "sigterm":
         child.send_signal(signal.SIGTERM)
@@ -295,7 +299,7 @@ def test_containers_of_an_ended_harness_are_removed(tmp_path: Path, tiny_images:
     child.wait(timeout=30)
     if how == "sigkill":
         assert cli.containers.list(all=True, filters={"id": cid}), "SIGKILL cannot clean up: the sweep must"
-        dr.sweep_leftovers()
+        containers.sweep_leftovers()
     assert not cli.containers.list(all=True, filters={"id": cid})
 
 

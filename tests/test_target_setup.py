@@ -20,7 +20,8 @@ from harness.cli import main as cli_main
 from harness.engine import run_case
 from harness.model.loader import Case
 from harness.outcome import Outcome
-from harness.targets.runners import TargetUnavailable
+from harness.targets.availability import missing
+from harness.targets.errors import TargetUnavailable
 from harness.targets.session import TargetSession, open_session
 from harness.targets.setup import is_set_up, run_setup
 from harness.targets.spec import load_target
@@ -184,7 +185,7 @@ def test_concurrent_processes_and_threads_run_setup_once(tmp_path: Path) -> None
 def test_missing_setup_command_makes_the_target_unavailable(tmp_path: Path) -> None:
     folder = fake_target(tmp_path, setup_argv='["wsconform-no-such-tool", "ci"]')
     spec = load_target(folder)
-    assert spec.missing() == ["set-up command wsconform-no-such-tool"]
+    assert missing(spec) == ["set-up command wsconform-no-such-tool"]
     with pytest.raises(TargetUnavailable, match="wsconform-no-such-tool"):
         run_setup(spec, tmp_path / "setup.log")
 

@@ -15,14 +15,14 @@ import contextlib
 import fcntl
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.targets.runners import TargetUnavailable
+from harness.targets.errors import TargetUnavailable
+from harness.targets.runners import pgroup
 from harness.targets.spec import SetupSpec, TargetSpec
 
 TAIL_LINES = 15
@@ -99,16 +99,19 @@ def run_setup(spec: TargetSpec, log_path: Path) -> float | None:
             remaining = max(1.0, setup.timeout - (time.monotonic() - started))
             try:
                 proc = subprocess.Popen(
-                    argv, cwd=folder, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+                    argv,
+                    cwd=folder,
+                    stdout=log,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    **pgroup.popen_kwargs(),
                 )
             except OSError as exc:
                 raise TargetUnavailable(f"set-up `{command}` of {spec.name} cannot start: {exc}") from exc
             try:
                 code = proc.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)  # npm's children too
-                proc.wait(timeout=10)
+                pgroup.kill_group(proc.pid, leader=proc, grace=0)  # npm's children too
                 raise TargetUnavailable(
                     f"set-up `{command}` of {spec.name} timed out after {setup.timeout:g} s:\n"
                     f"{_tail(log_path, mark)}"

@@ -4,22 +4,48 @@ A target folder is the whole contract with an implementation: its identity (for 
 roles it offers and how to start each, and the policies that decide what a correct answer is for it
 (its subprotocols, whether permessage-deflate is on, its maximum message size). ``expected.yaml``
 beside it lists justified deviations, each with the RFC text that allows it.
+
+This module is a pure schema: loading and validating declarations only. Whether a declared runner
+works on this machine is ``availability``'s question; starting it is the runners'.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.outcome import Outcome
+from harness.targets.errors import TargetError
+
+Role = Literal["server", "client"]
+ROLES: tuple[Role, ...] = get_args(Role)
+# How a role is reached: a local process, a container, a page in a browser, or a server somebody else runs.
+RunnerKind = Literal["process", "docker", "browser", "url"]
+RUNNER_KINDS: tuple[RunnerKind, ...] = get_args(RunnerKind)
+
+__all__ = [
+    "ROLES",
+    "RUNNER_KINDS",
+    "BrowserSpec",
+    "DockerSpec",
+    "ExpectedDeviation",
+    "Policies",
+    "ProcessSpec",
+    "Requires",
+    "Role",
+    "RoleSpec",
+    "RunnerKind",
+    "SetupSpec",
+    "TargetError",
+    "TargetSpec",
+    "VersionSpec",
+    "load_expected",
+    "load_target",
+    "load_targets",
+]
 
 
 class _Model(BaseModel):
@@ -68,17 +94,25 @@ class SetupSpec(_Model):
 
 
 class BrowserSpec(_Model):
-    """A browser client target: the adapter script a page runs (see harness/targets/browser.py)."""
+    """A browser client target: the adapter script a page runs (see harness/targets/runners/browser.py)."""
 
     script: str = "adapter.js"
 
 
 class RoleSpec(_Model):
+    """How one role runs. ``url``: a server somebody else runs on loopback (never started or
+    restarted by the harness), what ``--target-url`` declares."""
+
     process: ProcessSpec | None = None
     docker: DockerSpec | None = None
     browser: BrowserSpec | None = None
+    url: str | None = None
     ready: Literal["tcp", "stdout-line"] = "tcp"
     startup_timeout: float = 20.0
+
+    def runners(self) -> list[RunnerKind]:
+        """The runner kinds this role declares, in preference order."""
+        return [k for k in RUNNER_KINDS if getattr(self, k) is not None]
 
 
 class Policies(_Model):
@@ -106,79 +140,40 @@ class TargetSpec(_Model):
     version: VersionSpec = VersionSpec()
     requires: Requires = Requires()
     setup: SetupSpec | None = None
-    roles: dict[Literal["server", "client"], RoleSpec]
+    roles: dict[Role, RoleSpec]
     policies: Policies = Policies()
     notes: list[str] = []
     directory: Path | None = None
     expected: dict[str, ExpectedDeviation] = {}
+    adhoc: bool = False  # declared on the command line (--target-cmd ...), not by a target folder
 
-    def missing(self) -> list[str]:
-        """What this machine lacks to run the target as a local process (empty: available)."""
-        out = [f"python module {m}" for m in self.requires.python if importlib.util.find_spec(m) is None]
-        out += [f"command {c}" for c in self.requires.commands if shutil.which(c) is None]
-        if self.setup is not None and self.setup.argv:
-            tool = self.setup.argv[0]
-            if tool != "{python}" and tool not in self.requires.commands and shutil.which(tool) is None:
-                out.append(f"set-up command {tool}")
-        return out
+    def role(self, role: Role) -> RoleSpec | None:
+        return self.roles.get(role)
 
-    @property
-    def available(self) -> bool:
-        return not self.missing()
+    def runners(self, role: Role) -> list[RunnerKind]:
+        """The runners target.yaml declares for ``role`` ("process", "docker"), in preference order.
 
-    def runners(self, role: str) -> list[str]:
-        """The runners target.yaml declares for ``role`` ("process", "docker"), in preference order."""
-        rs = self.roles.get(role)  # type: ignore[call-overload]
-        return [r for r in ("process", "docker") if rs is not None and getattr(rs, r) is not None]
-
-    def runner_problem(self, runner: str, *, role: str | None = None) -> str | None:
-        """Why this machine cannot run the target (or ``role``) with ``runner``; None when it can."""
-        roles = [role] if role else list(self.roles)
-        if not any(runner in self.runners(r) for r in roles):
-            return f"no {runner} runner in target.yaml"
-        if runner == "docker":
-            from harness.targets.docker_runner import docker_problem
-
-            return docker_problem()
-        missing = self.missing()
-        return f"missing {', '.join(missing)}" if missing else None
-
-    def resolved_version(self) -> str:
-        v = self.version
-        if v.value:
-            return v.value
-        if v.python_package:
-            try:
-                return importlib.metadata.version(v.python_package)
-            except importlib.metadata.PackageNotFoundError:
-                return "not installed"
-        if v.command:
-            try:
-                out = subprocess.run(
-                    v.command, capture_output=True, text=True, timeout=10, check=False, cwd=self.directory
-                )
-                return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
-            except (OSError, subprocess.TimeoutExpired):
-                return "unknown"
-        return "unknown"
-
-    def placeholders(self, port: int) -> dict[str, str]:
-        pol = self.policies
-        return {
-            "python": sys.executable,
-            "port": str(port),
-            "host": "127.0.0.1",
-            "url": f"ws://127.0.0.1:{port}/",
-            "subprotocols": ",".join(pol.subprotocols),
-            "max_message_size": str(pol.max_message_size or 0),
-        }
+        Browser and URL roles are reached one way only and are not listed here (see ``RoleSpec.runners``).
+        """
+        rs = self.roles.get(role)
+        return [k for k in rs.runners() if k in ("process", "docker")] if rs is not None else []
 
 
-class TargetError(ValueError):
-    pass
+def load_expected(path: Path) -> dict[str, ExpectedDeviation]:
+    """An expected.yaml: case id (optionally ``@client``/``@server``) -> the justified deviation."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict):
+            raise TypeError("expected a mapping of case ids to {outcome, reason}")
+        return {str(k): ExpectedDeviation.model_validate(v) for k, v in raw.items()}
+    except (OSError, yaml.YAMLError, ValidationError, TypeError) as exc:
+        raise TargetError(f"{path}: {exc}") from exc
 
 
 def load_target(folder: Path) -> TargetSpec:
+    """A target folder (or its target.yaml): the spec, with expected.yaml beside it when present."""
+    if folder.name == "target.yaml" and folder.is_file():
+        folder = folder.parent
     path = folder / "target.yaml"
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -187,11 +182,7 @@ def load_target(folder: Path) -> TargetSpec:
         raise TargetError(f"{path}: {exc}") from exc
     expected_path = folder / "expected.yaml"
     if expected_path.exists():
-        try:
-            raw = yaml.safe_load(expected_path.read_text(encoding="utf-8")) or {}
-            spec.expected = {k: ExpectedDeviation.model_validate(v) for k, v in raw.items()}
-        except (yaml.YAMLError, ValidationError, AttributeError) as exc:
-            raise TargetError(f"{expected_path}: {exc}") from exc
+        spec.expected = load_expected(expected_path)
     return spec
 
 

@@ -35,7 +35,9 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from harness.targets.runners import Address, Runner, TargetUnavailable
+from harness.targets.errors import TargetUnavailable
+from harness.targets.runners.base import Address, ClientLauncher
+from harness.targets.runners.output import TargetLog
 
 REPORTER = Path(__file__).with_name("browser_reporter.js")  # the event-reporting helpers every adapter uses
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -106,15 +108,21 @@ class PageClient:
         self._set_exit(-9)
 
 
-class BrowserLauncher(Runner):
-    """A Chromium-based client target: ``launch`` opens a page running the target's adapter script."""
+class BrowserLauncher(ClientLauncher):
+    """A Chromium-based client target: ``launch`` opens a page running the target's adapter script.
 
-    launches_clients = True
+    Restartable: a crashed browser is started again before the next case. Parallel workers share it
+    (one page per case already).
+    """
+
+    kind = "browser"
+    log: TargetLog
     restartable = True
 
     def __init__(self, script: Path, *, log_path: Path, executable: str | None = None) -> None:
         self.script = script
         self.log_path = log_path
+        self.log = TargetLog.for_path(log_path)
         self.executable = executable
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -162,20 +170,6 @@ class BrowserLauncher(Runner):
     def exit_status(self) -> int | None:
         return None if self.alive() else 1
 
-    def log_mark(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
-
-    def log_since(self, mark: int) -> str:
-        try:
-            with self.log_path.open("rb") as f:
-                f.seek(mark)
-                return f.read(16 * 1024).decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     def stop(self) -> None:
         with self._lock:
             self._shutdown()
@@ -199,8 +193,7 @@ class BrowserLauncher(Runner):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def _log(self, text: str) -> None:
-        with self.log_path.open("a", encoding="utf-8") as log:
-            log.write(text.rstrip("\n") + "\n")
+        self.log.write((text.rstrip("\n") + "\n").encode("utf-8", "replace"))
 
     # -- browser thread ---------------------------------------------------------------------------
 
@@ -217,9 +210,7 @@ class BrowserLauncher(Runner):
             f"<script>{REPORTER.read_text(encoding='utf-8')}</script>"
             f"<script>{self.script.read_text(encoding='utf-8')}</script>"
         ).encode()
-        self._page_server = await asyncio.start_server(
-            lambda r, w: _serve_page(r, w, page), "127.0.0.1", 0
-        )
+        self._page_server = await asyncio.start_server(lambda r, w: _serve_page(r, w, page), "127.0.0.1", 0)
         self._page_port = int(self._page_server.sockets[0].getsockname()[1])
         self._browser.on("disconnected", lambda _browser: self._mark_crashed())
 
