@@ -40,8 +40,7 @@ from harness.verdict.expected import expected_key
 from harness.wire.frames import DEFAULT_MAX_PAYLOAD
 
 HARD_DEADLINE_SLACK = 15.0
-EXIT_GRACE = 0.5  # after a drop: how long the runner gets to notice that the target process exited
-EXIT_CHECK = 0.05  # after any other case
+EXIT_GRACE = 0.1  # after a drop: how long the runner gets to notice that the target process exited
 MAX_FRAME_CAP = 1 << 30
 MIB = 1024 * 1024
 
@@ -237,19 +236,17 @@ def _sampled_launch(runner: Runner, ctx: CaseContext) -> Launch:
 def _exit_status(runner: Runner, obs: Observed | None) -> int | None:
     """The target's exit status if it exited during the case, else None.
 
-    A target that crashes as a connection closes still looks alive for a moment; waiting briefly
-    (longer when the target dropped the connection) charges the crash to the case that caused it
-    instead of the next one, which would otherwise fail with "cannot connect".
+    A target that crashes as a connection closes can still look alive for a moment; after the target
+    dropped the connection (or none was made) the runner gets a short, bounded moment to notice the
+    exit, so that the crash is charged to the case that caused it and not to the next one, which
+    would otherwise fail with "cannot connect". A case that ended cleanly costs one liveness check.
     """
     if not runner.restartable or runner.launches_clients:
         return None
-    dropped = obs is None or obs.tcp_closed_by == "target" or obs.connect_failed or not obs.handshake_ok
-    deadline = time.monotonic() + (EXIT_GRACE if dropped else EXIT_CHECK)
-    while runner.alive():
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.01)
-    return runner.exit_status()
+    dropped = obs is None or obs.connect_failed or not obs.handshake_ok or (
+        obs.tcp_closed_by == "target" and obs.close is None
+    )
+    return runner.exited_within(EXIT_GRACE if dropped else 0.0)
 
 
 def run_case(
@@ -297,15 +294,14 @@ def run_case(
     verdict = played.verdict
     if played.deadline_missed:
         session.stop()  # a hung target is not reused
-    status = _exit_status(session.runner, played.obs) if session.started else None
+    crashed = session.started and _exit_status(session.runner, played.obs) is not None
     log = session.runner.log_since(mark)
-    if status is not None or (session.started and not session.runner.alive() and session.runner.restartable):
-        if verdict.outcome not in (Outcome.ERROR, Outcome.UNIMPLEMENTED):
-            tail = log.strip()[-600:] or "(no output)"
-            code = session.runner.exit_status()
-            why = f"target exited (status {code}) during the case; its output ends: {tail}"
-            verdict = Verdict(Outcome.FAIL, why)
-        session.started = True  # so ensure_running restarts it and says so
+    died = crashed or (session.started and not session.runner.alive() and session.runner.restartable)
+    if died and verdict.outcome not in (Outcome.ERROR, Outcome.UNIMPLEMENTED):
+        tail = log.strip()[-600:] or "(no output)"
+        code = session.runner.exit_status()
+        why = f"target exited (status {code}) during the case; its output ends: {tail}"
+        verdict = Verdict(Outcome.FAIL, why)
     trace = played.trace
     if note:
         trace.setdefault("notes", []).append(note)
