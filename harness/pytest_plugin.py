@@ -123,8 +123,16 @@ class WsConform:
         for group in _GROUP:
             for opt in group.options:
                 dest = opt.dest
-                if dest and self.config.getoption(dest) not in (opt.attrs().get("default"), None, [], False):
-                    given.append(opt.names()[-1])
+                value = self.config.getoption(dest) if dest else None
+                if value in (opt.attrs().get("default"), None, [], False):
+                    continue
+                if dest == adhoc.DEST:  # the ad-hoc options share one list of (tag, value) in order
+                    tags = {t for t, _ in value}
+                    const = opt.attrs().get("const")
+                    tag = const[0] if const else getattr(opt.attrs().get("type"), "__name__", None)
+                    if tag is not None and tag not in tags:
+                        continue
+                given.append(opt.names()[-1])
         return given
 
     @property
