@@ -299,7 +299,10 @@ class _TooFarBack(Exception):
     """zlib's "invalid distance too far back": classified by ``Decompressor._classify``."""
 
 
-_SLICE = 16384  # input fed per decompress() call: bounds the copy zlib's unconsumed_tail makes
+# Input fed per decompress() call. Each call that stops at its output limit copies the unconsumed
+# input into ``unconsumed_tail``, so with small steps the slices must be small too.
+_SLICE = 16384
+_STEP_SLICE = 16  # times window_check_step
 
 
 def _inflater(bits: int, context: bytes) -> zlib._Decompress:
@@ -326,6 +329,20 @@ def _at_block_boundary(d: zlib._Decompress) -> bool:
     return True
 
 
+def _last(n: int, before: bytes, chunks: list[bytes]) -> bytes:
+    """The last ``n`` bytes of ``before`` followed by ``chunks`` (the window when a stream restarts)."""
+    parts: list[bytes] = []
+    need = n
+    for chunk in reversed(chunks):
+        parts.append(chunk)
+        need -= len(chunk)
+        if need <= 0:
+            break
+    else:
+        parts.append(before[-need:] if need < len(before) else before)
+    return b"".join(reversed(parts))[-n:]
+
+
 class Decompressor:
     """Inflate the messages one endpoint sends, per RFC 7692 §7.2.2, and name what is wrong.
 
@@ -347,9 +364,10 @@ class Decompressor:
     match in a new call (inflate.c, state MATCH). So when the window is smaller than 32 KiB zlib gets
     room for at most ``window_check_step`` bytes per call: a reference beyond the window is missed
     only if its whole match fits inside one call and exceeds the window by less than its offset in
-    that call, i.e. by at most ``window_check_step - 3`` bytes. The default 64 keeps 60-80 MiB/s;
+    that call, i.e. by at most ``window_check_step - 3`` bytes. The default 64 inflates about
+    50 MiB/s of text (bench/deflate_speed.py; 150-200 MiB/s at window 15, where no step is needed);
     ``EXACT_WINDOW_CHECK`` (3: every match of 3 or more bytes then starts at or crosses a call
-    boundary) is exact at about 8 MiB/s. References before the first byte the sender may refer to
+    boundary) is exact at about 3 MiB/s. References before the first byte the sender may refer to
     are always caught, since they exceed all output so far.
 
     Classification of a distance error: with ``no_context_takeover``, inflating again with the
@@ -436,8 +454,7 @@ class Decompressor:
         produced = 0
         finals = 0
         violations: list[Violation] = []
-        recent = bytearray(context[-window:])  # the window, for a stream restarted after BFINAL
-        d = _inflater(bits, bytes(recent))
+        d = _inflater(bits, context[-window:])
         restarted_with = bytearray()  # the first octets fed to the stream started after a BFINAL block
 
         def feed(buf: bytes) -> None:
@@ -459,9 +476,6 @@ class Decompressor:
                     produced += len(out)
                     if produced > limit:
                         raise DeflateError(TOO_LARGE, f"inflates to more than {limit} bytes (bound)")
-                    recent.extend(out[-window:])
-                    if len(recent) > 2 * window:
-                        del recent[:-window]
                 if finals and len(restarted_with) <= len(TAIL):
                     consumed = len(buf) - len(d.unconsumed_tail) - len(d.unused_data)
                     restarted_with.extend(buf[: min(consumed, len(TAIL) + 1)])
@@ -469,7 +483,7 @@ class Decompressor:
                     finals += 1
                     buf = d.unused_data
                     restarted_with.clear()
-                    d = _inflater(bits, bytes(recent[-window:]))
+                    d = _inflater(bits, _last(window, context, chunks))
                     if not buf:
                         return
                     continue
@@ -477,8 +491,9 @@ class Decompressor:
                 if not buf and len(out) < room:
                     return
 
-        for i in range(0, len(payload), _SLICE):
-            feed(payload[i : i + _SLICE])
+        size = _STEP_SLICE * step if step else _SLICE
+        for i in range(0, len(payload), size):
+            feed(payload[i : i + size])
         if payload.endswith(TAIL) and _at_block_boundary(d):
             violations.append(
                 Violation(
