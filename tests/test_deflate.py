@@ -526,3 +526,13 @@ def test_property_damaged_messages(
     ref = scan(bytes(payload) + TAIL, max_output=bound)
     if not got.violations:
         assert ref.error is None and ref.output == got.data and ref.max_distance <= 1 << bits
+
+
+def test_blocks_after_a_bfinal_block_refer_back_across_it() -> None:
+    """§7.2.1: "The next DEFLATE block follows the padded data"; its references may reach before it."""
+    w = DeflateWriter().fixed_block(list(b"abcdefgh"), final=True).align()
+    payload = w.fixed_block([(8, 8), *b"!"]).stored_block(b"").getvalue()[:-4]
+    for bits in (8, 15):
+        got = _inflater(bits=bits, window_check_step=EXACT_WINDOW_CHECK).inflate(payload)
+        assert (got.data, got.final_blocks, got.violations) == (b"abcdefghabcdefgh!", 1, ())
+    assert scan(payload + TAIL).kinds() == ["fixed", "fixed", "stored"]
