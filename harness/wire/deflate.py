@@ -348,8 +348,10 @@ class Decompressor:
 
     Window and context are exactly the negotiated ones: zlib's window is ``window_bits`` (8 works:
     zlib's inflate keeps exactly 256 bytes), and with ``no_context_takeover`` every message is
-    inflated with an empty window. Otherwise the previous messages' last ``2^window_bits`` bytes are
-    the dictionary, which is what a continuing zlib stream holds; a message is inflated from a fresh
+    inflated with an empty window (§7.2.2 allows that, and it is what exposes a sender that kept its
+    context). Otherwise the previous messages' last ``2^window_bits`` bytes are the dictionary (§7.2.2:
+    "MUST decompress each new message using the LZ77 sliding window used to process the last
+    compressed message"), which is what a continuing zlib stream holds; a message is inflated from a fresh
     zlib stream each time, so a BFINAL block in the middle (legal, §7.2.1) or a failed message never
     leaves zlib in a state that later messages inherit.
 
