@@ -247,7 +247,7 @@ def test_pytest_junit_layout_and_nothing_selected(pytester: pytest.Pytester, tmp
     )
     res.assert_outcomes(passed=1, failed=1)
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    assert set(cases) == {"mini-echo[adhoc-server]", "mini-rsv[adhoc-server]"}  # case[target], as wsconform run
+    assert set(cases) == {"mini-echo[adhoc-server]", "mini-rsv[adhoc-server]"}  # case[target]
     assert {c.get("classname") for c in cases.values()} == {"mini"}  # the family
     assert "wsconform-result" not in junit.read_text() and junit.stat().st_size < 8000
     # wsconform options that select nothing: a usage error that says what was looked for
