@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import bundled
+from harness.model.citations import CiteQuery
 from harness.model.loader import Case, CaseError, iter_case_files, load_all
-from harness.report.citations import CiteQuery
 
 
 class CatalogError(Exception):

@@ -269,7 +269,7 @@ def cmd_cases_validate(args: argparse.Namespace) -> int:
 
 def case_entry(case: Case, root: Path) -> dict[str, object]:
     """A case as ``cases list --json`` gives it."""
-    from harness.report.citations import citations
+    from harness.model.citations import citations
 
     m = case.model
     return {

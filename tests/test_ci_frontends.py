@@ -20,7 +20,7 @@ import pytest
 
 from harness import bundled
 from harness.cli import main
-from harness.report.citations import CiteQuery, citations
+from harness.model.citations import CiteQuery, citations
 from harness.report.render import mark_in_progress, render
 from harness.results import ResultsWriter, assemble, load
 from tests.conftest import BROKEN, CASES, ROOT

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from harness.report.citations import Piece, link_spec
+from harness.model.citations import Piece, link_spec
 
 # Fields the frame table shows in their own columns; any other field of an event is a note.
 _COLUMNS = frozenset(

@@ -15,6 +15,8 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
+from harness.terminal import Out
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ROLES = ("server", "client", "both")
 
@@ -86,8 +88,7 @@ def scaffold(name: str, role: str, parent: Path) -> Path:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from harness.cli import out
-
+    out = Out()
     try:
         folder = scaffold(args.name, args.role, args.dir)
     except (ValueError, FileExistsError) as exc:
