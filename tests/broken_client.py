@@ -38,7 +38,15 @@ DEFECTS = {
     "empty-pong": "answers a ping with an empty pong instead of the same payload (§5.5.3)",
     "echo-invalid-close-code": "echoes an invalid close code instead of failing with 1002 (§7.4)",
     "drop-when-slow": "a slow consumer (slow-reader) that skips every other message to keep up (data loss)",
+    "close-normally-on-error": "fails the connection with close 1000, not an error code (§7.1.7)",
+    "send-after-close": "sends a text frame after its close reply (§5.5.1: no data after a Close frame)",
+    "constant-mask-key": "masks every frame with the same key (§5.3: a fresh key per frame)",
+    "zero-mask-key": "masks every frame with the key 00 00 00 00 (§5.3: unpredictable keys)",
+    "fixed-key": "sends the same Sec-WebSocket-Key on every connection (§4.1: randomly selected)",
+    "sample-key": "sends RFC 6455's sample nonce as Sec-WebSocket-Key (§4.1: randomly selected)",
+    "api-no-throw-silent": "close(999) neither throws nor sends anything (a WHATWG API rule only)",
 }
+FIXED_KEY = "AQIDBAUGBwgJCgsMDQ4PEA=="
 # API scenarios (WSCONFORM_SCENARIO): the call that a WHATWG API must refuse, and the DOMException name.
 REFUSED_CALLS = {
     "close-999": "InvalidAccessError",
@@ -59,10 +67,11 @@ def fail(code: int = 1006, message: str = "failed") -> None:
 
 async def run(url: str, protocols: list[str], defect: str | None, scenario: str) -> None:
     parts = urlsplit(url)
-    if scenario in REFUSED_CALLS and not (scenario == "close-999" and defect == "api-close-no-throw"):
+    silent = defect in ("api-close-no-throw", "api-no-throw-silent")
+    if scenario in REFUSED_CALLS and not (scenario == "close-999" and silent):
         emit("exception", name=REFUSED_CALLS[scenario], message="refused", during=scenario)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    key = hs.new_key()
+    key = {"fixed-key": FIXED_KEY, "sample-key": "dGhlIHNhbXBsZSBub25jZQ=="}.get(defect or "", hs.new_key())
     headers = hs.default_request_headers(f"{parts.hostname}:{parts.port}", key)
     if protocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
@@ -91,8 +100,16 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
         return fail(message=f"handshake rejected: {head.start_line}")
     emit("open", protocol=selected, extensions="")
     mask = defect != "no-mask"
+    mask_key = {"constant-mask-key": b"wsck", "zero-mask-key": bytes(4)}.get(defect or "")
+    error_code = (lambda code: 1000) if defect == "close-normally-on-error" else (lambda code: code)
+
+    def outgoing(opcode: int, payload: bytes = b"") -> bytes:
+        if opcode == Opcode.CLOSE and payload[:2] in (close_payload(1002), close_payload(1007)):
+            payload = close_payload(error_code(int.from_bytes(payload[:2], "big")))
+        return build_frame(opcode, payload, mask=mask, mask_key=mask_key if mask else None)
+
     if scenario == "close-999" and defect == "api-close-no-throw":
-        writer.write(build_frame(Opcode.CLOSE, close_payload(999), mask=mask))
+        writer.write(outgoing(Opcode.CLOSE, close_payload(999)))
     parser = FrameParser(expect_masked=defect == "accept-masked")
     parts_of: list[bytes] = []
     opcode = 0
@@ -110,29 +127,31 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
             return fail(message="connection lost")
         frames = parser.feed(data)
         if parser.oversized is not None:
-            writer.write(build_frame(Opcode.CLOSE, close_payload(1009), mask=mask))
+            writer.write(outgoing(Opcode.CLOSE, close_payload(1009)))
             writer.close()
             return fail(message=f"declared length {parser.oversized} refused")
         for frame in frames:
             if frame.violations:
-                writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
                 writer.close()
                 return fail(message=", ".join(frame.violations))
             if frame.opcode == Opcode.PING:
                 pong = b"" if defect == "empty-pong" else frame.payload
-                writer.write(build_frame(Opcode.PONG, pong, mask=mask))
+                writer.write(outgoing(Opcode.PONG, pong))
             elif frame.opcode == Opcode.CLOSE:
                 code = int.from_bytes(frame.payload[:2], "big") if len(frame.payload) >= 2 else None
                 bad_body = len(frame.payload) == 1 or not Utf8Validator().feed(frame.payload[2:], final=True)
                 if bad_body:
-                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
                     writer.close()
                     return fail(message="close frame with a 1-byte body or a reason that is not UTF-8")
                 if code is not None and not close_code_valid(code) and defect != "echo-invalid-close-code":
-                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
                     writer.close()
                     return fail(message=f"invalid close code {code}")
-                writer.write(build_frame(Opcode.CLOSE, frame.payload[:2], mask=mask))
+                writer.write(outgoing(Opcode.CLOSE, frame.payload[:2]))
+                if defect == "send-after-close":
+                    writer.write(outgoing(Opcode.TEXT, b"after my close"))
                 await writer.drain()
                 await reader.read()  # the server closes TCP first (§7.1.1)
                 reason = frame.payload[2:].decode("utf-8", "replace")
@@ -142,7 +161,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                 orphan = frame.opcode == Opcode.CONTINUATION and not opcode
                 interleaved = frame.opcode != Opcode.CONTINUATION and opcode
                 if (orphan and defect != "accept-orphan-continuation") or interleaved:
-                    writer.write(build_frame(Opcode.CLOSE, close_payload(1002), mask=mask))
+                    writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
                     writer.close()
                     return fail(message="continuation frame out of place (§5.4)")
                 if frame.opcode != Opcode.CONTINUATION:
@@ -150,7 +169,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                 parts_of.append(frame.payload)
                 checking = opcode == Opcode.TEXT and defect != "accept-invalid-utf8"
                 if checking and not text.feed(frame.payload, final=frame.fin):  # fail fast (§8.1)
-                    writer.write(build_frame(Opcode.CLOSE, close_payload(1007), mask=mask))
+                    writer.write(outgoing(Opcode.CLOSE, close_payload(1007)))
                     writer.close()
                     return fail(message="invalid UTF-8")
                 if frame.fin:
@@ -167,7 +186,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                         size=len(payload),
                         sha256=hashlib.sha256(payload).hexdigest(),
                     )
-                    writer.write(build_frame(kind, payload, mask=mask))
+                    writer.write(outgoing(kind, payload))
         await writer.drain()
 
 

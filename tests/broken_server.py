@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -49,7 +50,11 @@ DEFECTS = {
     "unbounded-queue": "reads everything into an unbounded queue before echoing (no backpressure)",
     "drop-under-load": "drops echoes while its send buffer is backed up (data loss under load)",
     "reorder-under-load": "swaps pairs of echoes while its send buffer is backed up (reordering)",
+    "close-normally-on-error": "fails the connection with close 1000 instead of an error code (§7.1.7)",
+    "refuse-big-and-reset": "refuses a message over 1 MiB with close 1009, then resets TCP unread",
+    "exit-on-handshake": "the process exits (status 3) when it receives an opening request",
 }
+RESET_LIMIT = 1 << 20
 
 SUBPROTOCOLS = ["chat", "superchat"]
 
@@ -132,6 +137,8 @@ class Server:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
+        if self.defect == "exit-on-handshake":
+            os._exit(3)
         if not self._handshake(hs.parse_head(head), writer):
             await writer.drain()
             return
@@ -147,7 +154,7 @@ class Server:
             writer.write(build_frame(op, payload, mask=d == "mask-frames"))
 
         async def fail(code: int) -> None:
-            send(Opcode.CLOSE, close_payload(code))
+            send(Opcode.CLOSE, close_payload(1000 if d == "close-normally-on-error" else code))
             await writer.drain()
             writer.close()
 
@@ -156,7 +163,13 @@ class Server:
                 data = await reader.read(65536)
                 if not data:
                     return
-                for frame in parser.feed(data):
+                frames = parser.feed(data)
+                if d == "refuse-big-and-reset" and parser.buffered > RESET_LIMIT:
+                    send(Opcode.CLOSE, close_payload(1009))
+                    await writer.drain()
+                    writer.transport.abort()  # unread data in the kernel: the peer gets a reset
+                    return
+                for frame in frames:
                     v = set(frame.violations)
                     if d == "ignore-rsv":
                         v.discard("rsv-without-extension")
@@ -288,7 +301,7 @@ class Server:
                 await writer.drain()
                 return
         if bad and d != "echo-bad-close-code":
-            send(Opcode.CLOSE, close_payload(1002))
+            send(Opcode.CLOSE, close_payload(1000 if d == "close-normally-on-error" else 1002))
         elif d != "no-close-reply":
             send(Opcode.CLOSE, body[:2])
         await writer.drain()

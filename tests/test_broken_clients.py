@@ -34,23 +34,32 @@ ROWS = [
     ("empty-pong", "ping-text-payload", "pong"),
     ("echo-invalid-close-code", "close-code-999", "invalid-close-code: code 999"),
     ("no-mask", "binary-len-126", "unmasked"),
+    ("close-normally-on-error", "client-rejects-masked-frame", "closed normally (1000)"),
+    ("send-after-close", "client-echo-text-125", "frame-after-close"),
+    ("constant-mask-key", "client-echo-text-125", "§5.3 mask-key-reused"),
+    ("zero-mask-key", "client-echo-text-125", "§5.3 mask-key-zero"),
+    ("sample-key", "client-echo-text-125", "request-key-not-random"),
 ]
 
 
-def _run(case: Case, tmp_path: Path, defect: str | None) -> CaseResult:
+def _session(tmp_path: Path, defect: str | None, *, whatwg: bool = True) -> TargetSession:
     argv = [sys.executable, str(BROKEN_CLIENT), "--url", "{url}", "--protocols", "{protocols}"]
     if defect:
         argv += ["--defect", defect]
     spec = TargetSpec(  # it follows the WHATWG API rules, so `binding: whatwg` cases bind it
         name="broken-client", implementation="tests/broken_client.py", roles={"client": RoleSpec()},
-        policies=Policies(whatwg_api=True),
+        policies=Policies(whatwg_api=whatwg),
     )  # fmt: skip
-    session = TargetSession(
-        f"broken-client-{defect}",
+    return TargetSession(
+        f"broken-client-{defect}-{tmp_path.name}",
         ProcessClientLauncher(argv, cwd=None, log_path=tmp_path / "c.log"),
         spec,
         role="client",
     )
+
+
+def _run(case: Case, tmp_path: Path, defect: str | None, *, whatwg: bool = True) -> CaseResult:
+    session = _session(tmp_path, defect, whatwg=whatwg)
     return run_case(case, session, data_dir=CASES / "data", timeout_scale=0.3)
 
 
@@ -83,3 +92,33 @@ def test_every_client_family_is_proven_able_to_fail(repo_cases: dict[str, Case])
     proven = {repo_cases[case_id].family for _, case_id, _ in ROWS}
     missing = families - proven
     assert families and not missing, f"client families without a broken-client test: {missing}"
+
+
+def test_frames_after_close_reply_are_seen_every_time(repo_cases: dict[str, Case], tmp_path: Path) -> None:
+    """The peer half-closes and reads until the client's FIN, so this does not depend on timing."""
+    session = _session(tmp_path, "send-after-close")
+    results = [run_case(repo_cases["close-code-1000"], session, data_dir=CASES / "data") for _ in range(5)]
+    assert [r.outcome for r in results] == [Outcome.FAIL] * 5, [r.reason for r in results]
+    assert all("frame-after-close" in r.reason for r in results)
+
+
+def test_a_key_sent_twice_is_not_random(repo_cases: dict[str, Case], tmp_path: Path) -> None:
+    session = _session(tmp_path, "fixed-key")
+    case = repo_cases["client-echo-text-125"]
+    first, second = (run_case(case, session, data_dir=CASES / "data") for _ in range(2))
+    assert first.outcome is Outcome.PASS, first.reason
+    assert second.outcome is Outcome.FAIL and "request-key-not-random" in second.reason, second.reason
+    assert "earlier connection" in second.reason
+
+
+def test_whatwg_binding_softens_only_the_api_expectation(repo_cases: dict[str, Case], tmp_path: Path) -> None:
+    """A library (no whatwg_api) that does not throw on close(999) is recorded, not failed; the same
+    case with a wire violation (unmasked frames) is FAIL for it all the same; a browser API is bound."""
+    case = repo_cases["api-close-999-throws"]
+    library = _run(case, tmp_path, "api-no-throw-silent", whatwg=False)
+    assert library.outcome is Outcome.INFORMATIONAL, library.reason
+    assert "not binding on this target" in library.reason
+    browser = _run(case, tmp_path, "api-no-throw-silent", whatwg=True)
+    assert browser.outcome is Outcome.FAIL and "must throw InvalidAccessError" in browser.reason
+    wire = _run(case, tmp_path, "no-mask", whatwg=False)
+    assert wire.outcome is Outcome.FAIL and "unmasked-by-client" in wire.reason, wire.reason

@@ -319,10 +319,12 @@ class ResponseSpec(Chopping, _Step):
     ``correct``, ``wrong``, ``missing``, ``duplicate`` or a literal value; ``protocol`` is
     ``first-offered``, null (no header) or a literal value; ``upgrade``/``connection`` null omit the
     header; ``raw`` replaces the whole response; ``delay`` (without ``chop``) waits that many seconds
-    before answering.
+    before answering. ``name_case`` writes every header name in lower or upper case (names are
+    case-insensitive, RFC 7230 §3.2: a client must accept any case).
     """
 
     kind: Literal["response"] = "response"
+    name_case: Literal["canonical", "lower", "upper"] = "canonical"
     status: Annotated[int, Field(ge=100, le=599)] = 101
     reason: str = "Switching Protocols"
     accept: str = "correct"

@@ -81,6 +81,8 @@ def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Pa
         headers.append(("Content-Length", "0"))  # else the body lasts until TCP closes (RFC 9112 §6.3)
     removed = {h.lower() for h in spec.remove_headers}
     headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
+    if spec.name_case != "canonical":
+        headers = [(k.lower() if spec.name_case == "lower" else k.upper(), v) for k, v in headers]
     lines = [f"HTTP/1.1 {spec.status} {spec.reason}", *(f"{k}: {v}" for k, v in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
