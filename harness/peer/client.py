@@ -178,7 +178,9 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
             body = close_payload(1000)
             conn.trace.note("out", "close", code=1000)
             obs.close_sent = parse_close(body, conn.trace.now())
-            await conn.write(build_frame(Opcode.CLOSE, body, mask=conn.we_mask))
+            # Bounded by the budget too: a target that never reads (it floods) never drains our close.
+            frame = build_frame(Opcode.CLOSE, body, mask=conn.we_mask)
+            await conn.write(frame, timeout=conn.remaining(CLOSE_GRACE))
         if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
             obs.waited_out = True
             return
