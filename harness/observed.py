@@ -179,6 +179,7 @@ class Observed:
     handshake_status: int | None = None
     response: HttpHead | None = None
     response_dropped: bool = False  # TCP closed before any response byte
+    response_silent: bool = False  # no response byte within the case timeout (the server still waits)
     connect_failed: bool = False  # no TCP connection at all
     offered_protocols: list[str] = field(default_factory=list)
     close: CloseInfo | None = None
