@@ -455,6 +455,11 @@ class PeerConnection:
             with contextlib.suppress(OSError, RuntimeError):
                 self.writer.write_eof()
                 await self.wait_until(lambda: self.eof, HALF_CLOSE_WAIT)
+        if self.pongs_withheld:
+            self.obs.notes.append(
+                f"{self.pongs_withheld} ping(s) left unanswered: the target did not read what the peer sent "
+                f"(more than {AUTO_REPLY_BACKLOG} bytes were waiting)"
+            )
         if self.write_failed:
             self.writer.transport.abort()  # unsent bytes would only delay the close
         self.writer.close()
