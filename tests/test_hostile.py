@@ -252,9 +252,10 @@ ROWS = [
          "close-code-1000": ("FAIL", "response-protocol-not-offered")}, _hostile_text_escaped),
     Row("child-ignores-sigterm", server("child-ignores-term", "--pid-file {tmp}/pids"), ("text-len-125",),
         {"text-len-125": ("PASS", "clean close")}, _group_killed, exit_code=0),
-    Row("endless-output-256-mib", server("endless-output", "--output-mib 256"), LENGTHS[:2],
+    # 2 x 512 MiB before it listens, within 6 s: the pump must drain at well over 100 MiB/s.
+    Row("endless-output-1-gib", server("endless-output", "--output-mib 512"), LENGTHS[:2],
         {"text-len-125": ("PASS", "clean close"), "text-len-126": ("PASS", "clean close")}, _log_capped,
-        exit_code=0),
+        exit_code=0, options=("--startup-timeout", "6", "-j", "1")),
     # Grades: no handshake at all is FAIL even where grade: informational softens the case's question;
     # a server that stays silent on a request it cannot parse is handshake-bare-lf's question.
     Row("no-handshake-informational", [*server("headers-nth", "--n 2"), "--permessage-deflate"],
