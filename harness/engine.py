@@ -113,6 +113,8 @@ async def play(
     finally:
         peer_context.CURRENT.reset(token)
     tr = trace.to_json()
+    if obs.notes:  # what the peer did on its own that a reader of the trace must know
+        tr.setdefault("notes", []).extend(obs.notes)
     figures = _figures(ctx, obs, tr)
     if client is not None:
         tr["api"] = client.events

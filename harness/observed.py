@@ -13,6 +13,7 @@ peer could legitimately expect, plus a margin, and a short tail) and counts the 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -178,6 +179,7 @@ class Observed:
     handshake_status: int | None = None
     response: HttpHead | None = None
     response_dropped: bool = False  # TCP closed before any response byte
+    response_silent: bool = False  # no response byte within the case timeout (the server still waits)
     connect_failed: bool = False  # no TCP connection at all
     offered_protocols: list[str] = field(default_factory=list)
     close: CloseInfo | None = None
@@ -227,6 +229,8 @@ class Observed:
 
 
 MAX_EVENTS = 2000
+MAX_EVENT_BYTES = 1024 * 1024  # what the kept head of a client's events may add up to (JSON lines)
+EVENTS_TAIL = 16  # the last events are kept too: the close event a verdict needs comes last
 MAX_GARBAGE = 20
 
 
@@ -235,18 +239,31 @@ class ClientReport:
     """What a client target's adapter reported: its API events (JSON lines) and how its process ended.
 
     Bounded like the rest: an adapter that prints events as fast as it can keeps the first
-    ``MAX_EVENTS`` and a count, never the flood.
+    ``MAX_EVENTS`` (at most ``MAX_EVENT_BYTES`` of them: 2000 lines of 64 KiB would be 128 MiB, and
+    the trace file and the report copy them again), then only the last ``EVENTS_TAIL``, and counts
+    the rest. ``events`` is what was kept, in order: the API judge reads the order of error and close.
     """
 
     events: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
     garbage: list[str] = field(default_factory=list)
     events_dropped: int = 0
+    _head: int | None = field(default=None, repr=False)  # len(events) when the head filled up
+    _head_bytes: int = field(default=0, repr=False)
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        if len(self.events) < MAX_EVENTS:
-            self.events.append(event)
-        else:
+    def add_event(self, event: dict[str, Any], size: int | None = None) -> None:
+        """Keep ``event`` (its line was ``size`` bytes long; measured when not given) or count it."""
+        if size is None:
+            size = len(json.dumps(event, default=str))
+        if self._head is None:
+            if len(self.events) < MAX_EVENTS and self._head_bytes + size <= MAX_EVENT_BYTES:
+                self.events.append(event)
+                self._head_bytes += size
+                return
+            self._head = len(self.events)
+        self.events.append(event)
+        if len(self.events) > self._head + EVENTS_TAIL:
+            del self.events[self._head]  # the oldest of the tail: at most EVENTS_TAIL items move
             self.events_dropped += 1
 
     def add_garbage(self, text: str) -> None:

@@ -74,11 +74,13 @@ async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[byte
             raise ValueError(f"response head exceeds {hs.MAX_HEAD} bytes")
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise TimeoutError
+            raise TimeoutError(len(buf))
         try:
             chunk = await asyncio.wait_for(reader.read(65536), remaining)
         except ConnectionResetError:
             chunk = b""  # a reset is a drop too
+        except TimeoutError:
+            raise TimeoutError(len(buf)) from None  # how much of a head came: none means still waiting
         if not chunk:
             raise ConnectionError(f"connection closed after {len(buf)} bytes of response head")
         buf += chunk
@@ -120,7 +122,8 @@ async def run_client_case(
         await conn.write(request + frames, chop=chop, delay=hs_spec.delay if hs_spec else 0.0)
         try:
             raw_head, rest = await _read_head(reader, timeout)
-        except TimeoutError:
+        except TimeoutError as exc:
+            obs.response_silent = exc.args[:1] == (0,)
             obs.handshake_error = f"no handshake response within {timeout:g} s"
             return obs, trace
         except (ConnectionError, OSError, ValueError) as exc:
@@ -178,7 +181,9 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
             body = close_payload(1000)
             conn.trace.note("out", "close", code=1000)
             obs.close_sent = parse_close(body, conn.trace.now())
-            await conn.write(build_frame(Opcode.CLOSE, body, mask=conn.we_mask))
+            # Bounded by the budget too: a target that never reads (it floods) never drains our close.
+            frame = build_frame(Opcode.CLOSE, body, mask=conn.we_mask)
+            await conn.write(frame, timeout=conn.remaining(CLOSE_GRACE))
         if not await conn.wait_until(lambda: obs.close is not None, conn.remaining(CLOSE_GRACE)):
             obs.waited_out = True
             return

@@ -36,6 +36,7 @@ SALVAGE_TIME = 0.5  # after a failed write: how long to read what the target had
 SALVAGE_BYTES = 1 << 20
 HALF_CLOSE_WAIT = 2.0  # peer as server: after its FIN, how long it reads on until the client's FIN
 ZERO_KEY = bytes(4)
+AUTO_REPLY_BACKLOG = 1 << 20  # unsent bytes beyond which pings go unanswered (a target that never reads)
 
 
 class PeerConnection:
@@ -64,6 +65,7 @@ class PeerConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.eof = False
         self.write_failed = False
+        self.pongs_withheld = 0
         self.deadline = float("inf")
         # Counters for resource sampling (harness.sampling reads them from its thread): bytes handed
         # to the transport, data payload among them, the payload share the kernel has accepted
@@ -274,7 +276,7 @@ class PeerConnection:
             self._on_data(frame)
         elif frame.opcode == Opcode.PING:
             if self.auto_pong and obs.close is None and obs.close_sent is None:
-                self.send_nowait(build_frame(Opcode.PONG, frame.payload, mask=self.we_mask), "auto-pong")
+                self._auto_pong(frame.payload)
         elif frame.opcode == Opcode.PONG:
             obs.pongs.append(frame.payload)
         elif frame.opcode == Opcode.CLOSE and obs.close is None:
@@ -293,6 +295,19 @@ class PeerConnection:
             what = f"{detail} ({frame.name})" if detail else frame.name
             for rule in frame.violations:
                 obs.violations.append(Violation(rule, what, t))
+
+    def _auto_pong(self, payload: bytes) -> None:
+        """Answer a ping (§5.5.2), unless the target left AUTO_REPLY_BACKLOG bytes of ours unread.
+
+        A target that floods pings and never reads would otherwise grow the transport's buffer
+        without bound (auto replies are queued without a drain); §10.4 lets the peer protect itself.
+        """
+        if self.writer.transport.get_write_buffer_size() > AUTO_REPLY_BACKLOG:
+            if not self.pongs_withheld:
+                self.trace.note("note", "pongs-withheld", why="the target does not read what we send")
+            self.pongs_withheld += 1
+            return
+        self.send_nowait(build_frame(Opcode.PONG, payload, mask=self.we_mask), "auto-pong")
 
     def _on_data(self, frame: Frame) -> None:
         now = self.trace.now()
@@ -440,6 +455,11 @@ class PeerConnection:
             with contextlib.suppress(OSError, RuntimeError):
                 self.writer.write_eof()
                 await self.wait_until(lambda: self.eof, HALF_CLOSE_WAIT)
+        if self.pongs_withheld:
+            self.obs.notes.append(
+                f"{self.pongs_withheld} ping(s) left unanswered: the target did not read what the peer sent "
+                f"(more than {AUTO_REPLY_BACKLOG} bytes were waiting)"
+            )
         if self.write_failed:
             self.writer.transport.abort()  # unsent bytes would only delay the close
         self.writer.close()

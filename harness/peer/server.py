@@ -128,10 +128,10 @@ async def _read_events(proc: ClientProcess, run: ClientReport) -> None:
             event = json.loads(text)
             if not isinstance(event, dict) or "event" not in event:
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a line of 64 Ki nested brackets
             run.add_garbage(text[:200])
             continue
-        run.add_event(event)
+        run.add_event(event, len(line))
 
 
 async def run_server_case(

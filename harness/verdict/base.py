@@ -10,7 +10,9 @@
   open and the rule at stake is usually the question itself (a close code outside every range).
 - ``exchange``: there was no exchange to ask anything about: the connection or the opening handshake
   failed where the case did not ask about it, the case missed its hard deadline, the target crashed.
-  Never softened.
+  A case about the handshake asks about the response, so for it "no exchange" means no HTTP response
+  at all: a head without end, one cut short by a drop, a start line that is not HTTP (a server that
+  sends nothing while it waits for more of the request is the case's answer, not this). Never softened.
 """
 
 from __future__ import annotations

@@ -141,8 +141,13 @@ def judge_handshake(hx: HandshakeExpect, obs: Observed) -> Verdict | None:
             if grade is not Outcome.PASS:
                 why += " (§4.2.1: it returns an error code such as 400)"
             return expectation(grade, why)
-        return expectation(Outcome.FAIL, f"no usable handshake response: {obs.handshake_error}")
+        if obs.response_silent:  # still waiting for more of a request it cannot parse: the case's question
+            return expectation(Outcome.FAIL, f"no usable handshake response: {obs.handshake_error}")
+        # A head without end, or cut by a drop: no handshake happened at all, whatever the case asked.
+        return hard_fail(f"no usable handshake response: {obs.handshake_error}")
     status = head.status
+    if status is None:
+        return hard_fail(f"the response is not HTTP: {head.start_line[:80]!r}")
     note = None
     accepting = _status_matches(101, hx.status) or _status_matches(101, hx.non_strict_status)
     if status == 101 and obs.handshake_violation is not None and accepting:

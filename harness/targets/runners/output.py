@@ -157,9 +157,13 @@ class OutputPump:
                 del self._tail[: len(self._tail) - TAIL]
         if self.ready.is_set():
             return
-        lines = (self._partial + chunk).split(b"\n")
-        self._partial = lines.pop()[-MAX_LINE:]
-        if any(READY_LINE.search(line) for line in lines):
+        data = self._partial + chunk
+        end = data.rfind(b"\n")
+        self._partial = data[end + 1 :][-MAX_LINE:]
+        # One substring scan first: the regex costs 8 us per KiB line, which capped the pump at about
+        # 100 MiB/s (a target writing faster blocked on its pipe, and a 2 x 256 MiB banner took 20 s).
+        # No word spans a newline, so searching all complete lines at once finds what line by line would.
+        if end >= 0 and b"ready" in data[:end] and READY_LINE.search(data, 0, end):
             self.ready.set()
 
     def tail(self, limit: int = 2000) -> str:
