@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: safe and fast
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -162,7 +164,7 @@ class TargetSpec(_Model):
 def load_expected(path: Path) -> dict[str, ExpectedDeviation]:
     """An expected.yaml: case id (optionally ``@client``/``@server``) -> the justified deviation."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
         if not isinstance(raw, dict):
             raise TypeError("expected a mapping of case ids to {outcome, reason}")
         return {str(k): ExpectedDeviation.model_validate(v) for k, v in raw.items()}
@@ -176,7 +178,7 @@ def load_target(folder: Path) -> TargetSpec:
         folder = folder.parent
     path = folder / "target.yaml"
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         spec = TargetSpec.model_validate({**data, "directory": folder})
     except (OSError, yaml.YAMLError, ValidationError, TypeError) as exc:
         raise TargetError(f"{path}: {exc}") from exc
