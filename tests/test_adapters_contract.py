@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,12 @@ def _cannot(name: str) -> set[str]:
 # -- sessions ----------------------------------------------------------------------------------------
 
 
-def _runner_kind(name: str, role: Role) -> RunnerKind:
-    """The runner the harness would pick for the role here, or a skip saying why none works."""
+def _runner_kind(name: str, role: Role, runner: RunnerKind | None = None) -> RunnerKind:
+    """The runner the harness would pick for the role here (or ``runner``), or a skip saying why it
+    cannot run."""
     spec = SPECS[name]
-    kind = availability.choose(spec, role, None)
-    assert kind is not None, f"{name} declares no runner for {role}"
+    kind = availability.choose(spec, role, runner)
+    assert kind is not None, f"{name} declares no {runner or ''} runner for {role}"
     problem = availability.runner_problem(spec, kind, role=role)
     if problem is not None:
         pytest.skip(f"{name} {role} ({kind}) cannot run here: {problem}")
@@ -138,8 +140,8 @@ def _runner_kind(name: str, role: Role) -> RunnerKind:
 def session_of(tmp_path: Path) -> Iterator[Any]:
     opened: list[TargetSession] = []
 
-    def open_one(name: str, role: Role) -> TargetSession:
-        kind = _runner_kind(name, role)
+    def open_one(name: str, role: Role, runner: RunnerKind | None = None) -> TargetSession:
+        kind = _runner_kind(name, role, runner)
         session = session_for(SPECS[name], role, log_dir=tmp_path / "logs", runner=kind)
         opened.append(session)
         try:
@@ -183,6 +185,24 @@ def test_server_close_trigger(name: str, session_of: Any) -> None:
     ]:
         got = asyncio.run(_close_with_trigger(url, trigger))
         assert got == (code, reason, True), f"{name}: {trigger!r} -> close {got}, expected {code} {reason!r}"
+
+
+# Targets whose adapters also run in a container (their Dockerfiles copy the same adapter files): the
+# preferred runner above is the local process, so the image gets its own, shorter check.
+BOTH_RUNNERS = {
+    role: sorted(
+        n for n, s in SPECS.items() if role in s.roles and set(s.runners(role)) == {"process", "docker"}
+    )
+    for role in ("server", "client")
+}
+
+
+@pytest.mark.parametrize("name", BOTH_RUNNERS["server"])
+def test_server_close_trigger_in_container(name: str, session_of: Any) -> None:
+    session = session_of(name, "server", "docker")
+    address = session.runner.address
+    got = asyncio.run(_close_with_trigger(f"ws://{address.host}:{address.port}/", "wsconform:close 4001 bye"))
+    assert got == (4001, "bye", True), f"{name} (docker): {got}"
 
 
 # -- 2. interop mode, per case -----------------------------------------------------------------------
@@ -234,7 +254,7 @@ def check_interop(
         return
     assert code == 0, (code, events)
     kinds = [e["event"] for e in events]
-    assert kinds[0] == "open" and kinds[-1] == "close" and "error" not in kinds, events
+    assert kinds and kinds[0] == "open" and kinds[-1] == "close" and "error" not in kinds, events
     got = [(e["type"], e["size"], e["sha256"]) for e in events if e["event"] == "message"]
     assert got == _planned(plan), f"{name}: echoes {got} != plan"
     assert len(seen) == 1, f"{name} made {len(seen)} connections"
@@ -267,6 +287,14 @@ def test_interop_plan(name: str, plan_id: str, session_of: Any) -> None:
     session = session_of(name, "client")
     plan = PLANS[plan_id]
     events, code, seen = asyncio.run(_play_interop(session, plan_id, plan))
+    check_interop(name, plan, events, code, seen)
+
+
+@pytest.mark.parametrize("name", BOTH_RUNNERS["client"])
+def test_interop_plan_in_container(name: str, session_of: Any) -> None:
+    session = session_of(name, "client", "docker")
+    plan = PLANS["burst-ping-server-close"]
+    events, code, seen = asyncio.run(_play_interop(session, "burst-ping-server-close", plan))
     check_interop(name, plan, events, code, seen)
 
 
@@ -360,29 +388,41 @@ async def _persistent_run(adapter: PersistentAdapter, cases: list[Case], name: s
         assert status == 0, f"{name}: EOF on stdin must end the adapter with 0, got {status}"
 
 
-@pytest.mark.parametrize("name", PERSISTENT)
-def test_persistent_cases_in_one_process(name: str, repo_cases: dict[str, Case], session_of: Any,
-                                         tmp_path: Path) -> None:  # fmt: skip
-    kind = _runner_kind(name, "client")
+PERSISTENT_RUNS = [
+    pytest.param(name, kind, id=f"{name}-{kind}")
+    for name in PERSISTENT
+    for kind in SPECS[name].runners("client")
+]
+
+
+@pytest.mark.parametrize(("name", "runner"), PERSISTENT_RUNS)
+def test_persistent_cases_in_one_process(
+    name: str, runner: RunnerKind, repo_cases: dict[str, Case], session_of: Any, tmp_path: Path
+) -> None:
+    """The same cases through one persistent process and through per-case processes (the same runner):
+    the same outcomes and exit statuses, a `done` per case, one process throughout."""
+    kind = _runner_kind(name, "client", runner)
     cases = [repo_cases[i] for i in PERSISTENT_CASES]
-    per_case = session_of(name, "client")
+    per_case = session_of(name, "client", kind)
     whatwg = SPECS[name].policies.whatwg_api
-    expected = [asyncio.run(play(c, per_case.runner.launch, data_dir=CASES / "data", timeout=CASE_TIMEOUT,
-                                 whatwg_api=whatwg)) for c in cases]  # fmt: skip
+
+    def one(case: Case) -> Any:
+        return asyncio.run(play(case, per_case.runner.launch, data_dir=CASES / "data", timeout=CASE_TIMEOUT,
+                                whatwg_api=whatwg))  # fmt: skip
+
+    expected = [one(c) for c in cases]
     with (tmp_path / "persistent.log").open("wb") as log:
         adapter = persistent_adapter(SPECS[name], kind, log)
         played = asyncio.run(_persistent_run(adapter, cases, name))
-    for case, one, other in zip(cases, expected, played, strict=True):
-        assert (one.verdict.outcome, one.client.exit_code) == (
-            other.verdict.outcome,
-            other.client.exit_code,
+    for case, alone, together in zip(cases, expected, played, strict=True):
+        assert (alone.verdict.outcome, alone.client.exit_code) == (
+            together.verdict.outcome,
+            together.client.exit_code,
         ), (
-            f"{name} {case.id}: per case {one.verdict.outcome} ({one.verdict.reason}), "
-            f"persistent {other.verdict.outcome} ({other.verdict.reason})"
+            f"{name} {case.id}: per case {alone.verdict.outcome} ({alone.verdict.reason}), "
+            f"persistent {together.verdict.outcome} ({together.verdict.reason})"
         )
-    assert all(
-        d.done is not None and d.done["case"] == c.id for d, c in zip(adapter.cases, cases, strict=False)
-    )
+    assert [d.done and d.done["case"] for d in adapter.cases[: len(cases)]] == [c.id for c in cases]
     assert played[0].verdict.outcome is Outcome.PASS, played[0].verdict.reason
 
 
@@ -402,3 +442,121 @@ def test_persistent_line_errors(name: str, tmp_path: Path) -> None:
     out = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert out == [{"event": "done", "case": "x", "exit": 127}], (out, done.stderr[-500:])
     assert done.returncode == 2, done.stderr[-500:]
+
+
+# -- 4. the checks above can fail ----------------------------------------------------------------------
+
+
+def test_trigger_check_fails_for_a_server_without_the_trigger(correct_server: TargetSession) -> None:
+    """tests/broken_server.py is a correct RFC 6455 server without the trigger: it echoes it."""
+    correct_server.ensure_running()
+    address = correct_server.runner.address
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        asyncio.run(_close_with_trigger(f"ws://{address.host}:{address.port}/", "wsconform:close 4001 bye"))
+
+
+def _correct_run(plan: dict[str, Any]) -> tuple[list[dict[str, Any]], Seen]:
+    """The events and the server's record of a client that plays ``plan`` exactly."""
+    close = plan.get("close", {"by": "client", "code": 1000, "reason": ""})
+    events: list[dict[str, Any]] = [{"event": "open", "protocol": "chat", "extensions": ""}]
+    events += [{"event": "message", "type": t, "size": n, "sha256": h} for t, n, h in _planned(plan)]
+    events.append({"event": "close", "code": close["code"], "reason": close["reason"], "wasClean": True})
+    by_server = close["by"] == "server"
+    seen = Seen(offered_protocols=list(plan.get("protocols", [])), selected_protocol="chat",
+                messages=len(_planned(plan)) + by_server,
+                pings=[plan["ping"]["payload"].encode()] if "ping" in plan else [],
+                trigger=(close["code"], close["reason"]) if by_server else None,
+                client_close=None if by_server else (close["code"], close["reason"]),
+                closed_by_client_first=not by_server)  # fmt: skip
+    return events, seen
+
+
+def _drop_echo(e: list[dict[str, Any]], s: Seen) -> None:
+    del e[2]
+
+
+def _reorder(e: list[dict[str, Any]], s: Seen) -> None:
+    e[1], e[2] = e[2], e[1]
+
+
+def _wrong_code(e: list[dict[str, Any]], s: Seen) -> None:
+    e[-1]["code"] = 1000
+
+
+def _unclean(e: list[dict[str, Any]], s: Seen) -> None:
+    e[-1]["wasClean"] = False
+
+
+def _error_event(e: list[dict[str, Any]], s: Seen) -> None:
+    e.insert(-1, {"event": "error", "message": "x"})
+
+
+def _no_ping(e: list[dict[str, Any]], s: Seen) -> None:
+    s.pings = []
+
+
+def _unasked_deflate(e: list[dict[str, Any]], s: Seen) -> None:
+    s.offered_extensions = ["permessage-deflate; client_max_window_bits"]
+
+
+def _no_trigger(e: list[dict[str, Any]], s: Seen) -> None:
+    s.trigger = None
+
+
+def _wrong_protocols(e: list[dict[str, Any]], s: Seen) -> None:
+    s.offered_protocols = ["chat"]
+
+
+@pytest.mark.parametrize(
+    "defect",
+    [
+        _drop_echo,
+        _reorder,
+        _wrong_code,
+        _unclean,
+        _error_event,
+        _no_ping,
+        _unasked_deflate,
+        _no_trigger,
+        _wrong_protocols,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_interop_check_catches(defect: Any) -> None:
+    """``check_interop`` passes a client that plays the plan exactly, and fails each single defect."""
+    plan = PLANS["burst-ping-server-close"]
+    events, seen = _correct_run(plan)
+    check_interop("websockets", plan, events, 0, [seen])
+    defect(events, seen)
+    with pytest.raises(AssertionError):
+        check_interop("websockets", plan, events, 0, [seen])
+
+
+def test_interop_check_catches_a_refusal_not_declared() -> None:
+    """Exit 127 is accepted only for what target.yaml declares unsupported."""
+    plan = PLANS["burst-ping-server-close"]
+    with pytest.raises(AssertionError, match="127"):
+        check_interop("websockets", plan, [], 127, [])
+    check_interop("nhooyr", plan, [], 127, [])  # declares ping-from-client
+
+
+FAKE_PERSISTENT = """\
+import json, sys
+for n, line in enumerate(sys.stdin):
+    case = json.loads(line)["case"]
+    if n == 1 and {defect!r} == "exit-after-one":
+        sys.exit(0)
+    print(json.dumps({{"event": "done", "case": case, "exit": 0}}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("defect", ["exit-after-one", "no-events"])
+def test_persistent_check_catches(defect: str, repo_cases: dict[str, Case], tmp_path: Path) -> None:
+    """A persistent adapter that ends early, or answers ``done`` without having played the case, fails."""
+    script = tmp_path / "fake.py"
+    script.write_text(FAKE_PERSISTENT.format(defect=defect))
+    adapter = PersistentAdapter([sys.executable, str(script)])
+    cases = [repo_cases[i] for i in PERSISTENT_CASES]
+    with pytest.raises(AssertionError):
+        played = asyncio.run(_persistent_run(adapter, cases, "websockets"))
+        assert played[0].verdict.outcome is Outcome.PASS, played[0].verdict.reason
