@@ -35,11 +35,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from functools import partial
 
 import aiohttp
 from aiohttp import WSMsgType
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from wsconform_adapter import (
     CaseRequest,
     emit,

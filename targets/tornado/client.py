@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from functools import partial
 from typing import Any
@@ -50,6 +51,10 @@ from tornado.websocket import (
     WebSocketProtocol13,
     websocket_connect,
 )
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from wsconform_adapter import (
     CaseRequest,
     emit,

@@ -49,6 +49,10 @@ import time
 
 import websocket
 from websocket import ABNF
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from wsconform_adapter import (
     CaseRequest,
     Unsupported,

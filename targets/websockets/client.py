@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import sys
 from functools import partial
 
@@ -31,6 +32,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.extensions.base import ClientExtensionFactory
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.typing import Subprotocol
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from wsconform_adapter import (
     CaseRequest,
     emit,

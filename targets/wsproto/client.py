@@ -43,19 +43,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from urllib.parse import urlsplit
 
-from wsconform_adapter import (
-    CaseRequest,
-    emit,
-    emit_message,
-    fail,
-    persistent_requested,
-    run_per_case,
-    serve_persistent,
-)
-from wsconform_interop import ConnectionEnded, Plan, PlannedMessage, play
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -70,6 +61,20 @@ from wsproto.events import (
 )
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from wsconform_adapter import (
+    CaseRequest,
+    emit,
+    emit_message,
+    fail,
+    persistent_requested,
+    run_per_case,
+    serve_persistent,
+)
+from wsconform_interop import ConnectionEnded, Plan, PlannedMessage, play
 
 SAFETY_TIMEOUT = 30.0
 READ_SIZE = 65536
