@@ -318,6 +318,20 @@ def test_unsupported_declarations_match_the_adapter(name: str, session_of: Any) 
     check_interop(name, plan, events, code, seen)
 
 
+@pytest.mark.parametrize("name", CLIENTS)
+def test_a_plan_the_builder_disagrees_with_is_refused(name: str, session_of: Any) -> None:
+    """Each adapter checks the payload it built against the plan's sha256 (adapter-protocol §2.1): a
+    digest that does not match, or a text cut inside a character, ends the case before it connects
+    (exit 2: the plan, not the target, is wrong)."""
+    session = session_of(name, "client")
+    wrong = {**_message("text", 5, unit="hello"), "sha256": "00" * 32}
+    cut = _message("text", 3, unit="é€")  # 2 + 3 bytes: 3 bytes end inside the €
+    for broken in (wrong, cut):
+        events, code, seen = asyncio.run(_play_interop(session, "broken-plan", {"messages": [broken]}))
+        assert (code, seen) == (2, []), (name, broken, code, events)
+        assert all(e["event"] == "error" for e in events), events
+
+
 # -- 3. persistent mode ------------------------------------------------------------------------------
 
 PERSISTENT = sorted(n for n in CLIENTS if SPECS[n].roles["client"].persistent)

@@ -100,7 +100,8 @@ class Plan:
 
     def offer_parameters(self) -> dict[str, str | None] | None:
         """The permessage-deflate offer's parameters (``None`` for a value-less one), None if no
-        exact offer was given. Raises ``PlanError`` for an offer of another extension."""
+        exact offer was given. Raises ``PlanError`` for an offer of another extension (``parse_plan``
+        does, so an adapter never sees one)."""
         if self.deflate_offer is None:
             return None
         name, *params = (part.strip() for part in self.deflate_offer.split(";"))
@@ -157,7 +158,7 @@ def parse_plan(scenario: str, raw: Mapping[str, Any]) -> Plan:
     if by not in ("client", "server"):
         raise PlanError(f"close.by {by!r}")
     protocols = raw.get("protocols")
-    return Plan(
+    plan = Plan(
         scenario=scenario,
         messages=tuple(messages),
         repeat=int(raw.get("repeat", 1)),
@@ -169,6 +170,8 @@ def parse_plan(scenario: str, raw: Mapping[str, Any]) -> Plan:
         read_delay=int(raw.get("read_delay_ms", 0)) / 1000,
         close=ClosePlan(by, code, reason),
     )
+    plan.offer_parameters()  # an offer of another extension is the plan's error, found before connecting
+    return plan
 
 
 def _ping_payload(ping: Mapping[str, Any]) -> bytes:

@@ -324,41 +324,41 @@ function splitProtocols(value) {
   return list.map((p) => String(p).trim()).filter((p) => p.length > 0);
 }
 
-/** A case: {url, protocols, scenario, delayMs, interop: {scenario, plan} | null}. Its exit status. */
+/** A case: {url, protocols, scenario, delayMs, plan (the parsed interop plan) | null}. Its exit status. */
 function runCase(request) {
-  if (request.interop) {
-    const plan = parsePlan(request.interop.plan);
-    if (plan.protocols) request.protocols = splitProtocols(plan.protocols);
-    return runInterop(request, plan);
-  }
-  return runEcho(request);
+  return request.plan ? runInterop(request, request.plan) : runEcho(request);
+}
+
+/** The interop block of a case ({scenario, plan} or null), parsed: throws PlanError for a bad plan. */
+function withPlan(request, interop) {
+  request.plan = interop ? parsePlan(interop.plan) : null;
+  if (request.plan && request.plan.protocols) request.protocols = splitProtocols(request.plan.protocols);
+  return request;
 }
 
 function requestFromEnv(values) {
   const interop = process.env.WSCONFORM_INTEROP || process.env.WSCONFORM_PLAN
     ? { scenario: process.env.WSCONFORM_INTEROP || '', plan: JSON.parse(process.env.WSCONFORM_PLAN || '{}') }
     : null;
-  return {
+  return withPlan({
     case: values.url.split('/').pop(),
     url: values.url,
     protocols: splitProtocols(values.protocols),
     scenario: process.env.WSCONFORM_SCENARIO || null,
-    delayMs: Number(process.env.WSCONFORM_DELAY_MS || 0),
-    interop
-  };
+    delayMs: Number(process.env.WSCONFORM_DELAY_MS || 0)
+  }, interop);
 }
 
 function requestFromLine(line) {
   const raw = JSON.parse(line);
   if (!raw || typeof raw.url !== 'string') throw new Error("a case line is a JSON object with a 'url'");
-  return {
+  return withPlan({
     case: String(raw.case || raw.url.split('/').pop()),
     url: raw.url,
     protocols: splitProtocols(raw.protocols),
     scenario: raw.scenario || null,
-    delayMs: Number(raw.delay_ms || 0),
-    interop: raw.interop || null
-  };
+    delayMs: Number(raw.delay_ms || 0)
+  }, raw.interop || null);
 }
 
 /** Persistent mode (§1): a case per stdin line, answered by its events and one `done` line. */
@@ -379,7 +379,7 @@ async function servePersistent() {
       code = await runCase(request);
     } catch (err) {
       process.stderr.write(`${err.stack || err}\n`);
-      code = err instanceof PlanError ? 2 : 1;
+      code = 1; // as a per-case process that crashed
     }
     await new Promise((r) => process.stdout.write(`${JSON.stringify({ event: 'done', case: request.case, exit: code })}\n`, r));
   }
@@ -415,7 +415,7 @@ function main() {
     (code) => process.stdout.write('', () => process.exit(code)),
     (err) => {
       process.stderr.write(`${err.stack || err}\n`);
-      process.exit(err instanceof PlanError ? 2 : 1);
+      process.exit(1);
     }
   );
 }

@@ -71,6 +71,7 @@ CLOSE_TIMEOUT = 5.0  # seconds to wait for the server's TCP close after the clos
 NO_STATUS_RCVD = 1005
 ABNORMAL_CLOSURE = 1006
 UNSUPPORTED = 127
+CANNOT = {"permessage-deflate"}  # interop capabilities the library lacks (target.yaml interop.unsupported)
 
 class Live:
     """The connection of the case in flight, for the watchdog (None between cases)."""
@@ -220,8 +221,8 @@ class Interop:
 
 
 def run_interop(url: str, protocols: list[str], plan: Plan, budget: float) -> None:
-    if plan.deflate:
-        raise Unsupported("websocket-client has no permessage-deflate")
+    if plan.needs() & CANNOT:
+        raise Unsupported(f"websocket-client cannot do {sorted(plan.needs() & CANNOT)}")
     try:
         ws = websocket.create_connection(url, subprotocols=protocols or None, timeout=CONNECT_TIMEOUT)
     except (websocket.WebSocketException, OSError) as exc:
