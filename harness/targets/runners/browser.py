@@ -258,9 +258,10 @@ class BrowserLauncher(ClientLauncher):
         scenario = scenario or {}
         client = PageClient(asyncio.get_running_loop(), self)
         name, delay = scenario.get("WSCONFORM_SCENARIO", ""), int(scenario.get("WSCONFORM_DELAY_MS", 0))
-        args = [url, protocols, name, delay, interop_argument(scenario)]
-        interop = args[4]["scenario"] if args[4] else "-"
-        self._log(f"--- page: {url} protocols={protocols} scenario={args[2] or '-'} interop={interop}")
+        interop = interop_argument(scenario)
+        args: list[Any] = [url, protocols, name, delay, interop]
+        label = interop["scenario"] if interop else "-"
+        self._log(f"--- page: {url} protocols={protocols} scenario={name or '-'} interop={label}")
         started = time.monotonic()
         future = asyncio.run_coroutine_threadsafe(self._open(client, args), self._loop)
         try:
