@@ -199,7 +199,8 @@ def run_request(request: CaseRequest, max_size: int) -> None:
         coro = run_interop(request.url, request.protocols, request.interop, max_size)
     else:
         budget = SAFETY_TIMEOUT
-        coro = run(request.url, request.protocols, max_size, request.echo_delay())
+        delay = request.echo_delay()  # slow-reader is the one scenario; any other is Unsupported (127)
+        coro = run(request.url, request.protocols, max_size, delay)
     try:
         asyncio.run(asyncio.wait_for(coro, budget))
     except TimeoutError:

@@ -245,7 +245,7 @@ def run_request(request: CaseRequest, persistent: bool = False) -> None:
     watchdog."""
     plan = request.interop
     budget = plan.budget(SAFETY_TIMEOUT) if plan is not None else SAFETY_TIMEOUT
-    delay = request.echo_delay() if plan is None else 0.0  # an unknown scenario: 127 before connecting
+    delay = request.echo_delay() if plan is None else 0.0  # slow-reader only; any other scenario: 127
     timer = threading.Timer(budget, watchdog, (budget, persistent))
     timer.daemon = True
     timer.start()
