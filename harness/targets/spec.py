@@ -32,6 +32,7 @@ __all__ = [
     "BrowserSpec",
     "DockerSpec",
     "ExpectedDeviation",
+    "InteropSpec",
     "Policies",
     "ProcessSpec",
     "Requires",
@@ -66,8 +67,13 @@ class Requires(_Model):
 
 
 class ProcessSpec(_Model):
+    """A role run as a local process. ``persistent_argv``: the command of the persistent client mode
+    (docs/adapter-protocol.md §1; no ``{url}``, cases arrive on stdin), used only when the role says
+    ``persistent: true``; ``argv`` stays the per-case command."""
+
     argv: list[str]
     env: dict[str, str] = {}
+    persistent_argv: list[str] | None = None
 
 
 class DockerSpec(_Model):
@@ -81,6 +87,7 @@ class DockerSpec(_Model):
     dockerfile: str = "Dockerfile"
     argv: list[str] = []
     env: dict[str, str] = {}
+    persistent_argv: list[str] | None = None  # as ProcessSpec.persistent_argv
 
 
 class SetupSpec(_Model):
@@ -111,6 +118,7 @@ class RoleSpec(_Model):
     url: str | None = None
     ready: Literal["tcp", "stdout-line"] = "tcp"
     startup_timeout: float = 20.0
+    persistent: bool = False  # a client that runs many cases in one process (docs/adapter-protocol.md §1)
 
     def runners(self) -> list[RunnerKind]:
         """The runner kinds this role declares, in preference order."""
@@ -122,6 +130,13 @@ class Policies(_Model):
     permessage_deflate: bool = False
     max_message_size: int | None = None
     whatwg_api: bool = False  # a browser API: rules with `binding: whatwg` bind it (FAIL, not INFORMATIONAL)
+
+
+class InteropSpec(_Model):
+    """``interop:`` in target.yaml: the interop scenarios (``cases/interop/``) this target cannot play
+    in either role, because its API lacks what they need (docs/adapter-protocol.md §2.4)."""
+
+    unsupported: list[str] = []
 
 
 class ExpectedDeviation(_Model):
@@ -144,6 +159,7 @@ class TargetSpec(_Model):
     setup: SetupSpec | None = None
     roles: dict[Role, RoleSpec]
     policies: Policies = Policies()
+    interop: InteropSpec = InteropSpec()
     notes: list[str] = []
     directory: Path | None = None
     expected: dict[str, ExpectedDeviation] = {}

@@ -15,6 +15,9 @@ Why this adapter is shaped the way it is:
   - ``heartbeat=None`` (no server pings) and ``autoping=True`` (aiohttp
     answers pings with pongs itself); both are the defaults, spelled out.
   - ``autoclose=True`` (default): aiohttp answers a Close frame itself.
+* The close trigger (docs/adapter-protocol.md §2.3): the text message
+  ``wsconform:close <code> <reason>`` is not echoed; ``ws.close(code=...,
+  message=...)`` closes the connection with that code and reason instead.
 * The loop calls ``receive()`` and echoes TEXT with ``send_str`` and BINARY
   with ``send_bytes``, awaiting each send before the next receive so order is
   kept. CLOSE/CLOSING/CLOSED/ERROR end the loop; aiohttp has already sent the
@@ -50,6 +53,16 @@ log = logging.getLogger("wsconform.target.aiohttp")
 SUBPROTOCOLS: web.AppKey[tuple[str, ...]] = web.AppKey("subprotocols", tuple)
 MAX_SIZE: web.AppKey[int] = web.AppKey("max_size", int)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets", weakref.WeakSet)
+TRIGGER = "wsconform:close "
+
+
+def close_trigger(message: str) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if not message.startswith(TRIGGER):
+        return None
+    code, _, reason = message[len(TRIGGER) :].partition(" ")
+    return (int(code), reason) if code.isascii() and code.isdigit() else None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -80,6 +93,9 @@ async def echo(request: web.Request) -> web.StreamResponse:
     try:
         while True:
             msg = await ws.receive()
+            if msg.type is WSMsgType.TEXT and (trigger := close_trigger(msg.data)) is not None:
+                await ws.close(code=trigger[0], message=trigger[1].encode())
+                break
             if msg.type is WSMsgType.TEXT:
                 await ws.send_str(msg.data)
             elif msg.type is WSMsgType.BINARY:

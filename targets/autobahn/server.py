@@ -34,6 +34,14 @@ Why this adapter is shaped the way it is:
     utf8validateIncoming, echoCloseCodeReason... all stay at their defaults.
 * No extra validation: Autobahn answers pings, replies to Close frames and
   fails the connection on protocol errors by itself.
+* The close trigger (docs/adapter-protocol.md §2.3): the text message
+  ``wsconform:close <code> <reason>`` is not echoed; ``sendClose(code, reason)``
+  closes with that code and reason instead. Autobahn's ``sendClose`` accepts
+  only 1000 and 3000-4999 (the codes an application may choose, as in the
+  WHATWG API); for any other code the adapter logs the refusal and sends the
+  Close frame with ``sendCloseFrame``, the internal method ``sendClose`` itself
+  ends in (same state change and close-handshake timer), so an interop scenario
+  still sees the code it asked for.
 
 It prints ``ready`` once listening, logs to stderr (txaio loggers go through
 the standard ``logging`` module; ``txaio.start_logging`` is not called because
@@ -61,6 +69,16 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 SHUTDOWN_GRACE = 1.0  # seconds given to open connections to close on SIGTERM
 
 log = logging.getLogger("wsconform.target.autobahn")
+TRIGGER = b"wsconform:close "
+
+
+def close_trigger(payload: bytes, is_binary: bool) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if is_binary or not payload.startswith(TRIGGER):
+        return None
+    code, _, reason = payload[len(TRIGGER) :].partition(b" ")
+    return (int(code), reason.decode("utf-8")) if code.isdigit() else None
 
 
 def accept_deflate(offers: Sequence[object]) -> PerMessageDeflateOfferAccept | None:
@@ -84,7 +102,18 @@ class EchoProtocol(WebSocketServerProtocol):
         self.factory.live.add(self)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        trigger = close_trigger(payload, isBinary)
+        if trigger is not None:
+            self.close_as_asked(*trigger)
+            return
         self.sendMessage(payload, isBinary)  # type: ignore[no-untyped-call]
+
+    def close_as_asked(self, code: int, reason: str) -> None:
+        try:
+            self.sendClose(code=code, reason=reason)
+        except Exception as exc:  # Autobahn raises a bare Exception for a code it refuses
+            log.info("sendClose(%d) refused (%s); sending the Close frame with sendCloseFrame", code, exc)
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8"), isReply=False)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self.factory.live.discard(self)

@@ -18,6 +18,9 @@
  * - --max-size: lws has no message size limit (it delivers frames in rx_buffer_size pieces), so
  *   the reassembly in echo.c enforces it with 1009, as any lws application must (RFC 6455 §10.4).
  * - Listens on 127.0.0.1 only (IPv6 disabled so the socket is a plain AF_INET one), any path.
+ * - The close trigger (docs/adapter-protocol.md §2.3): the text message "wsconform:close <code>
+ *   <reason>" is not echoed; lws_close_reason(code, reason) and returning -1 make lws send that
+ *   Close and wait for the client's answer, the documented way an lws application closes.
  *
  * Prints "ready" once the listening socket exists, logs lws errors and warnings to stderr, and
  * exits 0 on SIGTERM/SIGINT (lws_context_destroy closes open connections).
@@ -33,8 +36,35 @@
 #define RX_BUFFER_SIZE 65536
 #define DEFAULT_MAX_SIZE (64u * 1024u * 1024u)
 
+#define TRIGGER "wsconform:close "
+
 static volatile sig_atomic_t interrupted;
 static size_t max_size = DEFAULT_MAX_SIZE;
+
+/*
+ * The close trigger: "wsconform:close <code> <reason>" as a text message (the reason is the rest
+ * after one space, possibly empty). Returns 1 and fills code/reason/reason_len for it, 0 otherwise.
+ */
+static int
+close_trigger(const struct wsc_msg *m, int *code, const unsigned char **reason, size_t *reason_len)
+{
+	const unsigned char *p = m->buf + LWS_PRE, *end = p + m->len;
+	size_t prefix = strlen(TRIGGER);
+	int value = 0, digits = 0;
+
+	if (m->binary || m->len < prefix || memcmp(p, TRIGGER, prefix))
+		return 0;
+	for (p += prefix; p < end && *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+		value = value * 10 + (*p - '0');
+	if (!digits || (p < end && *p != ' '))
+		return 0;
+	if (p < end)
+		p++; /* the one space before the reason */
+	*code = value;
+	*reason = p;
+	*reason_len = (size_t)(end - p) > 123 ? 123 : (size_t)(end - p);
+	return 1;
+}
 
 static void
 on_signal(int sig)
@@ -48,6 +78,9 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 {
 	struct wsc_conn *c = user;
 	struct wsc_msg *m;
+	const unsigned char *reason_text;
+	size_t reason_len;
+	int code;
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
@@ -60,6 +93,12 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		case WSC_RX_PARTIAL:
 			return 0;
 		case WSC_RX_COMPLETE:
+			if (close_trigger(m, &code, &reason_text, &reason_len)) {
+				lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason_text,
+						 reason_len);
+				wsc_free_msg(m);
+				return -1;
+			}
 			wsc_enqueue(c, wsi, m);
 			return 0;
 		case WSC_RX_TOO_BIG:

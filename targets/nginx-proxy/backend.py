@@ -6,7 +6,10 @@ runs the same websockets version, so that comparing the two targets shows what t
 * ``websockets.asyncio.server.serve`` with ``async for message in ws: await ws.send(message)``;
 * subprotocol: the first one in the client's order that is supported, else no header;
 * ``compression="deflate"`` (the library default, spelled out), ``max_size=--max-size``,
-  ``ping_interval=None``; everything else at the library defaults.
+  ``ping_interval=None``; everything else at the library defaults;
+* the close trigger (docs/adapter-protocol.md §2.3): the text message ``wsconform:close <code>
+  <reason>`` is not echoed; ``ws.close(code, reason)`` closes with that code and reason instead (the
+  Close frames pass through nginx like any other frame).
 
 It listens on 127.0.0.1 only, logs to stderr and prints nothing on stdout (the entry script alone
 says "ready", once nginx listens too). SIGTERM/SIGINT close open connections with 1001 and exit 0.
@@ -27,6 +30,7 @@ from websockets.typing import Subprotocol
 
 HOST = "127.0.0.1"
 SHUTDOWN_GRACE = 1.0
+TRIGGER = "wsconform:close "
 
 
 def make_selector(
@@ -38,9 +42,21 @@ def make_selector(
     return select
 
 
+def close_trigger(message: str | bytes) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if not isinstance(message, str) or not message.startswith(TRIGGER):
+        return None
+    code, _, reason = message[len(TRIGGER) :].partition(" ")
+    return (int(code), reason) if code.isascii() and code.isdigit() else None
+
+
 async def echo(ws: ServerConnection) -> None:
     try:
         async for message in ws:
+            if (trigger := close_trigger(message)) is not None:
+                await ws.close(*trigger)
+                break
             await ws.send(message)
     except ConnectionClosed:
         pass

@@ -27,6 +27,9 @@
  *   Close frame) would be an uncaught exception that kills the process.
  * - No `wsClientError` listener: with one, ws would leave the answer to an
  *   invalid handshake to us; without it, ws answers itself (what we test).
+ * - The close trigger (docs/adapter-protocol.md §2.3): the text message
+ *   `wsconform:close <code> <reason>` is not echoed; `ws.close(code, reason)`
+ *   closes the connection with that code and reason instead.
  * - Everything else is ws' default (autoPong, closeTimeout 30 s,
  *   maxFragments 16384, maxBufferedChunks, skipUTF8Validation false,
  *   allowSynchronousEvents): we test the library, not the adapter.
@@ -41,6 +44,21 @@ const { WebSocketServer } = require('ws');
 
 const HOST = '127.0.0.1';
 const SHUTDOWN_GRACE_MS = 1000;
+const TRIGGER = 'wsconform:close ';
+
+/**
+ * [code, reason] of the close trigger, `wsconform:close <code> <reason>` (a text message; the
+ * reason is the rest after one space, possibly empty); null for any other message.
+ */
+function closeTrigger(data, isBinary) {
+  if (isBinary || data.length < TRIGGER.length || data.toString('latin1', 0, TRIGGER.length) !== TRIGGER) {
+    return null;
+  }
+  const rest = data.toString('utf8', TRIGGER.length);
+  const space = rest.indexOf(' ');
+  const code = space < 0 ? rest : rest.slice(0, space);
+  return /^[0-9]+$/.test(code) ? [Number(code), space < 0 ? '' : rest.slice(space + 1)] : null;
+}
 
 function log(message) {
   process.stderr.write(`${new Date().toISOString()} node-ws server: ${message}\n`);
@@ -113,7 +131,16 @@ function main() {
 
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => {
-      ws.send(data, { binary: isBinary });
+      const trigger = closeTrigger(data, isBinary);
+      if (trigger === null) {
+        ws.send(data, { binary: isBinary });
+        return;
+      }
+      try {
+        ws.close(trigger[0], trigger[1]);
+      } catch (err) {
+        log(`close trigger refused by ws: ${err.message}`);
+      }
     });
     ws.on('error', (err) => {
       // ws has already failed the connection (Close frame sent); just record why.

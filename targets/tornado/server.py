@@ -21,6 +21,9 @@ Why this adapter is shaped the way it is:
 * Application settings: ``websocket_max_message_size`` from ``--max-size``
   (default 10 MiB) and ``websocket_ping_interval=0`` (explicitly no keepalive
   pings; same effect as the default None).
+* The close trigger (docs/adapter-protocol.md §2.3): the text message
+  ``wsconform:close <code> <reason>`` is not echoed; ``self.close(code, reason)``
+  closes the connection with that code and reason instead.
 * No other validation or close handling is added: Tornado answers pings, echoes
   the close code on a client close, and on protocol errors mostly *aborts* the
   TCP connection without a close frame; that is the library's behaviour and
@@ -48,6 +51,16 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 SHUTDOWN_GRACE = 1.0  # seconds given to open connections to close on SIGTERM
 
 log = logging.getLogger("wsconform.target.tornado")
+TRIGGER = "wsconform:close "
+
+
+def close_trigger(message: str | bytes) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if not isinstance(message, str) or not message.startswith(TRIGGER):
+        return None
+    code, _, reason = message[len(TRIGGER) :].partition(" ")
+    return (int(code), reason) if code.isascii() and code.isdigit() else None
 
 
 class EchoHandler(WebSocketHandler):
@@ -75,6 +88,9 @@ class EchoHandler(WebSocketHandler):
         self.live.add(self)
 
     async def on_message(self, message: str | bytes) -> None:
+        if (trigger := close_trigger(message)) is not None:
+            self.close(*trigger)
+            return
         try:
             await self.write_message(message, binary=isinstance(message, bytes))
         except WebSocketClosedError:

@@ -27,22 +27,43 @@ How websocket-client's API maps onto the events:
   close 1006, wasClean false.
 * websocket-client has no maximum message size: ``--max-size`` is unsupported (exit 127 when given).
 * The library is synchronous: a watchdog thread enforces the 30 s safety timeout.
+
+The extended contract (docs/adapter-protocol.md; shared parts in wsconform_adapter.py and
+wsconform_interop.py): ``--persistent`` (or WSCONFORM_PERSISTENT=1) runs many cases in one process, a
+fresh connection each (§1); there the watchdog shuts the case's socket down (the blocked read fails and
+the case ends with its close event) instead of ending the process. Interop mode
+(WSCONFORM_INTEROP/WSCONFORM_PLAN, §2) originates the plan's messages: a reader thread receives the
+echoes while the main thread sends, ``ws.ping(payload)`` pings, ``ws.close(status, reason)`` closes (it
+reads until the server's Close itself, so the reader stops after the last echo); a plan that asks for
+permessage-deflate exits 127, websocket-client has no implementation of it.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import struct
 import sys
 import threading
 import time
-from typing import Any
 
 import websocket
 from websocket import ABNF
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from wsconform_adapter import (
+    CaseRequest,
+    Unsupported,
+    emit,
+    emit_message,
+    fail,
+    persistent_requested,
+    run_per_case,
+    serve_persistent,
+)
+from wsconform_interop import ConnectionEnded, Plan, PlannedMessage, play_sync
 
 SAFETY_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
@@ -50,48 +71,21 @@ CLOSE_TIMEOUT = 5.0  # seconds to wait for the server's TCP close after the clos
 NO_STATUS_RCVD = 1005
 ABNORMAL_CLOSURE = 1006
 UNSUPPORTED = 127
+CANNOT = {"permessage-deflate"}  # interop capabilities the library lacks (target.yaml interop.unsupported)
 
-_lock = threading.RLock()
-_closed = False
+class Live:
+    """The connection of the case in flight, for the watchdog (None between cases)."""
 
-
-def emit(event: str, **fields: Any) -> None:
-    """Print one event; nothing after the close event (the watchdog may race a late close)."""
-    global _closed
-    with _lock:
-        if _closed:
-            return
-        _closed = event == "close"
-        print(json.dumps({"event": event, **fields}), flush=True)
+    ws: websocket.WebSocket | None = None
 
 
-def emit_message(kind: str, data: bytes) -> None:
-    emit("message", type=kind, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-
-def slow_reader_delay() -> float:
-    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
-    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
-    """
-    scenario = os.environ.get("WSCONFORM_SCENARIO")
-    if not scenario:
-        return 0.0
-    if scenario != "slow-reader":
-        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
-    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
-
-
-def fail(message: str | None) -> None:
-    """Error (unless one was already reported: message None), then close 1006, never split."""
-    with _lock:
-        if message is not None:
-            emit("error", message=message)
-        emit("close", code=ABNORMAL_CLOSURE, reason="", wasClean=False)
-
-
-def watchdog() -> None:
-    fail(f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
-    os._exit(0)
+def watchdog(budget: float, persistent: bool) -> None:
+    fail(f"adapter safety timeout ({budget:g} s)")
+    if not persistent:
+        os._exit(0)
+    ws = Live.ws
+    if ws is not None:  # the blocked read fails, and the case ends (nothing more is printed for it)
+        ws.shutdown()  # type: ignore[no-untyped-call]
 
 
 def close_info(frame: ABNF) -> tuple[int, str]:
@@ -122,6 +116,7 @@ def run(url: str, protocols: list[str], delay: float = 0.0) -> None:
     except (websocket.WebSocketException, OSError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
         return
+    Live.ws = ws
     headers = ws.getheaders() or {}
     emit("open", protocol=ws.getsubprotocol() or "", extensions=headers.get("sec-websocket-extensions", ""))
     ws.settimeout(SAFETY_TIMEOUT)
@@ -160,23 +155,123 @@ def run(url: str, protocols: list[str], delay: float = 0.0) -> None:
         fail(None)
 
 
+# -- interop mode (docs/adapter-protocol.md §2) ------------------------------------------------------
+
+
+class Interop:
+    """websocket-client's connection as the ``wsconform_interop.SyncConnection`` that ``play_sync``
+    drives."""
+
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self.ws = ws
+        self.close_frame: tuple[int, str] | None = None  # the server's own Close (already answered)
+        self.error: str | None = None
+
+    def send(self, message: PlannedMessage) -> None:
+        opcode = ABNF.OPCODE_TEXT if message.type == "text" else ABNF.OPCODE_BINARY
+        try:
+            self.ws.send(message.payload, opcode)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionEnded from exc
+
+    def _next(self, *, data: bool) -> tuple[str, bytes] | None:
+        """The next data message (``data``), or None at the server's Close or a failure."""
+        try:
+            while True:
+                opcode, frame = self.ws.recv_data_frame(control_frame=True)
+                if data and opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
+                    return ("text" if opcode == ABNF.OPCODE_TEXT else "binary"), bytes(frame.data)
+                if opcode == ABNF.OPCODE_CLOSE:  # recv_data_frame has answered it (send_close)
+                    self.close_frame = close_info(frame)
+                    return None
+        except (websocket.WebSocketException, OSError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            return None
+
+    def receive(self) -> tuple[str, bytes] | None:
+        return self._next(data=True)
+
+    def ping(self, payload: bytes) -> None:
+        try:
+            self.ws.ping(payload)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionEnded from exc
+
+    def close(self, code: int, reason: str) -> None:
+        try:
+            self.ws.close(status=code, reason=reason.encode())  # reads until the server's answer (3 s)
+        except (websocket.WebSocketException, OSError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def wait_close(self) -> None:
+        self._next(data=False)
+
+    def report_close(self) -> None:
+        answer = getattr(self.ws, "close_frame", None)  # the server's answer to ws.close(), if any
+        if self.close_frame is not None:
+            emit("close", code=self.close_frame[0], reason=self.close_frame[1], wasClean=True)
+            wait_for_tcp_close(self.ws)
+            return
+        self.ws.shutdown()  # type: ignore[no-untyped-call]
+        if answer is not None and self.error is None:
+            code, reason = close_info(answer)
+            emit("close", code=code, reason=reason, wasClean=True)
+        else:
+            fail(self.error or "connection closed without a close frame")
+
+
+def run_interop(url: str, protocols: list[str], plan: Plan, budget: float) -> None:
+    if plan.needs() & CANNOT:
+        raise Unsupported(f"websocket-client cannot do {sorted(plan.needs() & CANNOT)}")
+    try:
+        ws = websocket.create_connection(url, subprotocols=protocols or None, timeout=CONNECT_TIMEOUT)
+    except (websocket.WebSocketException, OSError) as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+        return
+    Live.ws = ws
+    headers = ws.getheaders() or {}
+    emit("open", protocol=ws.getsubprotocol() or "", extensions=headers.get("sec-websocket-extensions", ""))
+    ws.settimeout(budget)
+    interop = Interop(ws)
+    play_sync(plan, interop, emit_message, timeout=budget)
+    interop.report_close()
+
+
+# -- one case, either mode ---------------------------------------------------------------------------
+
+
+def run_request(request: CaseRequest, persistent: bool = False) -> None:
+    """One case (per-case process or persistent line): the echo client, or the interop plan, under the
+    watchdog."""
+    plan = request.interop
+    budget = plan.budget(SAFETY_TIMEOUT) if plan is not None else SAFETY_TIMEOUT
+    delay = request.echo_delay() if plan is None else 0.0  # slow-reader only; any other scenario: 127
+    timer = threading.Timer(budget, watchdog, (budget, persistent))
+    timer.daemon = True
+    timer.start()
+    try:
+        if plan is not None:
+            run_interop(request.url, request.protocols, plan, budget)
+        else:
+            run(request.url, request.protocols, delay)
+    finally:
+        timer.cancel()
+        Live.ws = None
+
+
 def main() -> None:
-    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--url", required=True)
+    ap.add_argument("--url")
     ap.add_argument("--protocols", default="")
     ap.add_argument("--max-size", type=int, default=None, help="unsupported by websocket-client (exit 127)")
+    ap.add_argument("--persistent", action="store_true", help="cases on stdin (adapter-protocol §1)")
     args = ap.parse_args()
     if args.max_size is not None:
         print("websocket-client has no maximum message size", file=sys.stderr)
         sys.exit(UNSUPPORTED)
-    protocols = [p for p in args.protocols.split(",") if p]
-    timer = threading.Timer(SAFETY_TIMEOUT, watchdog)
-    timer.daemon = True
-    timer.start()
-    run(args.url, protocols, delay)
-    timer.cancel()
-    sys.exit(0)
+    if persistent_requested():
+        sys.exit(serve_persistent(lambda request: run_request(request, persistent=True)))
+    sys.exit(run_per_case(run_request, args.url, args.protocols))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ Why this adapter is shaped the way it is:
 * ``ping_interval=None`` disables keepalive pings (the default 20 s ping and
   20 s pong timeout could close a slow 60 s case).
 * ``max_size`` comes from ``--max-size`` (library default is 1 MiB).
+* The close trigger (docs/adapter-protocol.md §2.3): the text message
+  ``wsconform:close <code> <reason>`` is not echoed; ``ws.close(code, reason)``
+  closes the connection with that code and reason instead.
 * Everything else (open_timeout, close_timeout, max_queue, origins, frame and
   UTF-8 validation, closing behaviour) is left at the library defaults: we
   test the library, not the adapter.
@@ -76,12 +79,25 @@ def make_selector(
 
 
 LIVE: set[ServerConnection] = set()
+TRIGGER = "wsconform:close "
+
+
+def close_trigger(message: str | bytes) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if not isinstance(message, str) or not message.startswith(TRIGGER):
+        return None
+    code, _, reason = message[len(TRIGGER) :].partition(" ")
+    return (int(code), reason) if code.isascii() and code.isdigit() else None
 
 
 async def echo(ws: ServerConnection) -> None:
     LIVE.add(ws)
     try:
         async for message in ws:
+            if (trigger := close_trigger(message)) is not None:
+                await ws.close(*trigger)
+                break
             await ws.send(message)
     except ConnectionClosed:
         # Abnormal closure (protocol error, dropped TCP...): the library has

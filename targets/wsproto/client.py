@@ -29,6 +29,13 @@ wsproto has no client of its own, so this is the minimal I/O glue around
 * The close event is clean (the server's code and reason, wasClean true) only when a Close frame
   was both received and sent; otherwise error, then close 1006, wasClean false.
 * wsproto has no maximum message size: ``--max-size`` is unsupported (exit 127 when given).
+
+The extended contract (docs/adapter-protocol.md; shared parts in wsconform_adapter.py and
+wsconform_interop.py): ``--persistent`` (or WSCONFORM_PERSISTENT=1) runs many cases in one process, a
+fresh connection and ``WSConnection`` each (§1). Interop mode (WSCONFORM_INTEROP/WSCONFORM_PLAN, §2):
+``InteropClient`` hands complete messages to the plan's reader (a bounded queue, so a slow reader stops
+the socket reads) instead of echoing them, sends ``Ping(payload)`` and ``CloseConnection(code, reason)``
+itself, and offers ``PerMessageDeflate`` (with the offer's parameters) only when the plan asks.
 """
 
 from __future__ import annotations
@@ -36,11 +43,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import json
 import os
 import sys
-from typing import Any
 from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
@@ -55,46 +59,28 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+# The shared halves of the adapter (targets/_python/, linked here), found beside this file however it
+# is started (python client.py, runpy, another working directory).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from wsconform_adapter import (
+    CaseRequest,
+    emit,
+    emit_message,
+    fail,
+    persistent_requested,
+    run_per_case,
+    serve_persistent,
+)
+from wsconform_interop import ConnectionEnded, Plan, PlannedMessage, play
 
 SAFETY_TIMEOUT = 30.0
 READ_SIZE = 65536
 CLOSE_TIMEOUT = 5.0  # seconds to wait for the server's Close frame / TCP close once ours is sent
 ABNORMAL_CLOSURE = 1006
 UNSUPPORTED = 127
-
-_closed = False
-
-
-def emit(event: str, **fields: Any) -> None:
-    """Print one event; nothing after the close event (the safety timeout may race a late close)."""
-    global _closed
-    if _closed:
-        return
-    _closed = event == "close"
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
-def emit_message(kind: str, data: bytes) -> None:
-    emit("message", type=kind, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-
-def slow_reader_delay() -> float:
-    """Seconds to sleep before handling each message: WSCONFORM_SCENARIO=slow-reader (a slow consumer,
-    WSCONFORM_DELAY_MS per message); no scenario: 0; any other scenario is unsupported (exit 127).
-    """
-    scenario = os.environ.get("WSCONFORM_SCENARIO")
-    if not scenario:
-        return 0.0
-    if scenario != "slow-reader":
-        sys.exit(127)  # no other scenario (API-level calls) is implemented in this adapter
-    return int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000
-
-
-def fail(message: str) -> None:
-    emit("error", message=message)
-    emit("close", code=ABNORMAL_CLOSURE, reason="", wasClean=False)
-
 
 class Client:
     """One WebSocket connection: feeds wsproto and writes what it produces."""
@@ -113,6 +99,8 @@ class Client:
         self.error: str | None = None
         self.finished = False
         self.eof = False
+        self.extensions: list[Extension] = []  # offered in the Request (interop mode only)
+        self.opened = asyncio.Event()  # the server accepted the opening handshake
 
     async def send(self, data: bytes) -> None:
         if data:
@@ -120,7 +108,8 @@ class Client:
             await self.writer.drain()
 
     async def run(self, host: str, target: str, protocols: list[str]) -> None:
-        await self.send(self.ws.send(Request(host=host, target=target, subprotocols=protocols)))
+        request = Request(host=host, target=target, subprotocols=protocols, extensions=self.extensions)
+        await self.send(self.ws.send(request))
         while not self.finished:
             if self.close_sent:
                 # RFC 6455 §7.1.1: after the Close frames the server closes TCP first; wsproto has no
@@ -156,6 +145,7 @@ class Client:
                     protocol=event.subprotocol or "",
                     extensions=", ".join(ext.name for ext in event.extensions),
                 )
+                self.opened.set()
             elif isinstance(event, RejectConnection):
                 self.error = f"handshake rejected: HTTP {event.status_code}"
                 self.finished = True
@@ -166,23 +156,27 @@ class Client:
                 if event.message_finished:
                     text = "".join(self.text_parts)
                     self.text_parts.clear()
-                    if self.delay:
-                        await asyncio.sleep(self.delay)  # a slow consumer: nothing is read meanwhile
-                    emit_message("text", text.encode("utf-8"))
-                    await self.send(self.ws.send(TextMessage(data=text)))
+                    await self.on_message(TextMessage(data=text))
             elif isinstance(event, BytesMessage):
                 self.binary_parts.append(bytes(event.data))
                 if event.message_finished:
                     payload = b"".join(self.binary_parts)
                     self.binary_parts.clear()
-                    if self.delay:
-                        await asyncio.sleep(self.delay)  # a slow consumer: nothing is read meanwhile
-                    emit_message("binary", payload)
-                    await self.send(self.ws.send(BytesMessage(data=payload)))
+                    await self.on_message(BytesMessage(data=payload))
             elif isinstance(event, Ping):
                 await self.send(self.ws.send(event.response()))
             elif isinstance(event, CloseConnection):
                 await self.handle_close(event)
+
+    async def on_message(self, message: TextMessage | BytesMessage) -> None:
+        """A complete message: reported, then echoed with its own type (the echo client)."""
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a slow consumer: nothing is read meanwhile
+        if isinstance(message, TextMessage):
+            emit_message("text", message.data.encode("utf-8"))
+        else:
+            emit_message("binary", bytes(message.data))
+        await self.send(self.ws.send(message))
 
     async def handle_close(self, event: CloseConnection) -> None:
         state = self.ws.state
@@ -246,22 +240,143 @@ async def run(url: str, protocols: list[str], delay: float = 0.0) -> None:
     client.report()
 
 
+# -- interop mode (docs/adapter-protocol.md §2) ------------------------------------------------------
+
+QUEUE_DEPTH = 16  # complete messages waiting for the plan's reader before the socket reads stop
+
+
+def deflate_extensions(plan: Plan) -> list[Extension]:
+    """``PerMessageDeflate`` with the offer's parameters, only when the plan asks (wsproto's offer always
+    names both window sizes: 15 where the plan gives no value)."""
+    if not plan.deflate:
+        return []
+    params = plan.offer_parameters() or {}
+
+    def bits(name: str) -> int | None:
+        value = params.get(name)
+        return int(value) if value and value.isdigit() else None
+
+    return [
+        PerMessageDeflate(
+            client_no_context_takeover="client_no_context_takeover" in params,
+            client_max_window_bits=bits("client_max_window_bits"),
+            server_no_context_takeover="server_no_context_takeover" in params,
+            server_max_window_bits=bits("server_max_window_bits"),
+        )
+    ]
+
+
+class InteropClient(Client):
+    """The wsproto client in interop mode: ``run`` reads (and answers pings and the server's Close) and
+    hands complete messages to the plan's reader instead of echoing them."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, plan: Plan) -> None:
+        super().__init__(reader, writer)
+        self.extensions = deflate_extensions(plan)
+        self.messages: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(QUEUE_DEPTH)
+
+    async def on_message(self, message: TextMessage | BytesMessage) -> None:
+        if isinstance(message, TextMessage):
+            await self.messages.put(("text", message.data.encode("utf-8")))
+        else:
+            await self.messages.put(("binary", bytes(message.data)))
+
+
+class Interop:
+    """``InteropClient`` as the ``wsconform_interop.Connection`` that ``play`` drives."""
+
+    def __init__(self, client: InteropClient) -> None:
+        self.client = client
+
+    async def _send(self, event: TextMessage | BytesMessage | Ping | CloseConnection) -> None:
+        try:
+            await self.client.send(self.client.ws.send(event))
+        except (LocalProtocolError, ConnectionError) as exc:
+            raise ConnectionEnded from exc
+
+    async def send(self, message: PlannedMessage) -> None:
+        data = message.data
+        await self._send(TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data))
+
+    async def receive(self) -> tuple[str, bytes] | None:
+        return await self.client.messages.get()
+
+    async def ping(self, payload: bytes) -> None:
+        await self._send(Ping(payload=payload))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send(CloseConnection(code=code, reason=reason))
+        self.client.close_sent = True  # run() now waits (bounded) for the server's answer
+
+
+async def run_interop(url: str, protocols: list[str], plan: Plan) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        fail(f"unsupported URL {url!r} (ws:// only)")
+        return
+    port = parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        reader, writer = await asyncio.open_connection(parts.hostname, port)
+    except OSError as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+        return
+    client = InteropClient(reader, writer, plan)
+
+    async def read_all() -> None:
+        try:
+            await client.run(f"{parts.hostname}:{port}", target, protocols)
+        except (ConnectionError, LocalProtocolError) as exc:
+            client.error = client.error or f"{type(exc).__name__}: {exc}"
+        finally:
+            await client.messages.put(None)
+
+    reading = asyncio.ensure_future(read_all())
+    try:
+        opened = asyncio.ensure_future(client.opened.wait())
+        await asyncio.wait({reading, opened}, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
+        if client.opened.is_set():
+            await play(plan, Interop(client), emit_message)
+        await reading
+    finally:
+        reading.cancel()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    client.report()
+
+
+# -- one case, either mode ---------------------------------------------------------------------------
+
+
+def run_request(request: CaseRequest) -> None:
+    """One case (per-case process or persistent line): the echo client, or the interop plan."""
+    if request.interop is not None:
+        budget = request.interop.budget(SAFETY_TIMEOUT)
+        coro = run_interop(request.url, request.protocols, request.interop)
+    else:
+        budget = SAFETY_TIMEOUT
+        coro = run(request.url, request.protocols, request.echo_delay())
+    try:
+        asyncio.run(asyncio.wait_for(coro, budget))
+    except TimeoutError:
+        fail(f"adapter safety timeout ({budget:g} s)")
+
+
 def main() -> None:
-    delay = slow_reader_delay()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--url", required=True)
+    ap.add_argument("--url")
     ap.add_argument("--protocols", default="")
     ap.add_argument("--max-size", type=int, default=None, help="unsupported by wsproto (exit 127)")
+    ap.add_argument("--persistent", action="store_true", help="cases on stdin (adapter-protocol §1)")
     args = ap.parse_args()
     if args.max_size is not None:
         print("wsproto has no maximum message size", file=sys.stderr)
         sys.exit(UNSUPPORTED)
-    protocols = [p for p in args.protocols.split(",") if p]
-    try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols, delay), SAFETY_TIMEOUT))
-    except TimeoutError:
-        fail(f"adapter safety timeout ({SAFETY_TIMEOUT:g} s)")
-    sys.exit(0)
+    if persistent_requested():
+        sys.exit(serve_persistent(run_request))
+    sys.exit(run_per_case(run_request, args.url, args.protocols))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ describes, written with asyncio streams:
     then echoed as one message of the same type. Each echo is written and
     drained before more input is processed, so order is kept.
   - ``Ping`` -> ``event.response()`` (the Pong); ``Pong`` is ignored.
+  - The close trigger (docs/adapter-protocol.md §2.3): the text message
+    ``wsconform:close <code> <reason>`` is not echoed; ``CloseConnection(code,
+    reason)`` is sent instead and the client's answer awaited as for any close.
   - ``CloseConnection`` -> ``event.response()`` is sent when wsproto's state
     still allows sending a close (peer close or a frame error that wsproto
     reports as a CloseConnection with 1002/1007...), then the TCP connection
@@ -62,6 +65,16 @@ READ_SIZE = 65536
 SHUTDOWN_GRACE = 1.0  # seconds given to connection tasks to finish on SIGTERM
 
 log = logging.getLogger("wsconform.target.wsproto")
+TRIGGER = "wsconform:close "
+
+
+def close_trigger(message: str) -> tuple[int, str] | None:
+    """``(code, reason)`` of the close trigger, ``wsconform:close <code> <reason>`` (a text message;
+    the reason is the rest after one space, possibly empty); None for any other message."""
+    if not message.startswith(TRIGGER):
+        return None
+    code, _, reason = message[len(TRIGGER) :].partition(" ")
+    return (int(code), reason) if code.isascii() and code.isdigit() else None
 
 
 class EchoConnection:
@@ -126,6 +139,9 @@ class EchoConnection:
                 if event.message_finished:
                     message = "".join(self.text_parts)
                     self.text_parts.clear()
+                    if (trigger := close_trigger(message)) is not None:
+                        await self.send(self.ws.send(CloseConnection(code=trigger[0], reason=trigger[1])))
+                        continue
                     await self.send(self.ws.send(TextMessage(data=message)))
             elif isinstance(event, BytesMessage):
                 self.binary_parts.append(bytes(event.data))

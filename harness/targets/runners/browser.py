@@ -9,9 +9,12 @@ created them, while the engine runs each case in its own loop, so the browser li
 with its own loop for the whole run and cases talk to it through ``run_coroutine_threadsafe``.
 
 The adapter is a JavaScript file in the target folder defining ``wsconformRun(url, protocols,
-scenario, delayMs)``; it reports the API's events with ``__wsconformEmit(json)`` and ends with
+scenario, delayMs, interop)``; it reports the API's events with ``__wsconformEmit(json)`` and ends with
 ``__wsconformExit(code)`` (through the helpers of ``browser_reporter.js``, loaded first), the same
-JSON-lines contract as every other client adapter. The page is
+JSON-lines contract as every other client adapter. ``interop`` is the interop scenario of
+docs/adapter-protocol.md §2 (``{scenario, plan}`` from ``WSCONFORM_INTEROP``/``WSCONFORM_PLAN``, null
+otherwise), reaching the page the way the scenario does; ``browser_plan.js``, loaded next, builds its
+payloads. The page is
 served by a tiny HTTP server on 127.0.0.1 in the browser thread: a loopback origin is a secure
 context (``crypto.subtle`` works) and, unlike a page injected by request interception, is in the
 same address space as the peer, so Chromium's Local Network Access checks allow the connection
@@ -27,6 +30,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -40,6 +44,7 @@ from harness.targets.runners.base import Address, ClientLauncher
 from harness.targets.runners.output import TargetLog
 
 REPORTER = Path(__file__).with_name("browser_reporter.js")  # the event-reporting helpers every adapter uses
+PLAN = Path(__file__).with_name("browser_plan.js")  # interop plans: payloads built and checked in the page
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 LAUNCH_TIMEOUT = 30.0
 PAGE_TIMEOUT = 15.0
@@ -208,6 +213,7 @@ class BrowserLauncher(ClientLauncher):
         page = (
             "<!doctype html><meta charset=utf-8><title>wsconform adapter</title>"
             f"<script>{REPORTER.read_text(encoding='utf-8')}</script>"
+            f"<script>{PLAN.read_text(encoding='utf-8')}</script>"
             f"<script>{self.script.read_text(encoding='utf-8')}</script>"
         ).encode()
         self._page_server = await asyncio.start_server(lambda r, w: _serve_page(r, w, page), "127.0.0.1", 0)
@@ -252,8 +258,10 @@ class BrowserLauncher(ClientLauncher):
         scenario = scenario or {}
         client = PageClient(asyncio.get_running_loop(), self)
         name, delay = scenario.get("WSCONFORM_SCENARIO", ""), int(scenario.get("WSCONFORM_DELAY_MS", 0))
-        args = [url, protocols, name, delay]
-        self._log(f"--- page: {url} protocols={protocols} scenario={args[2] or '-'}")
+        interop = interop_argument(scenario)
+        args: list[Any] = [url, protocols, name, delay, interop]
+        label = interop["scenario"] if interop else "-"
+        self._log(f"--- page: {url} protocols={protocols} scenario={name or '-'} interop={label}")
         started = time.monotonic()
         future = asyncio.run_coroutine_threadsafe(self._open(client, args), self._loop)
         try:
@@ -271,6 +279,18 @@ class BrowserLauncher(ClientLauncher):
         client.context = None
         if loop is not None and context is not None and loop.is_running():
             asyncio.run_coroutine_threadsafe(self._close_context(context), loop)
+
+
+def interop_argument(env: dict[str, str]) -> dict[str, Any] | None:
+    """The adapter's ``interop`` argument: ``{scenario, plan}`` from the environment a process adapter
+    would get (docs/adapter-protocol.md §2.1), or None for a conformance case."""
+    if not env.get("WSCONFORM_INTEROP") and not env.get("WSCONFORM_PLAN"):
+        return None
+    try:
+        plan = json.loads(env.get("WSCONFORM_PLAN") or "null")
+    except ValueError as exc:
+        raise TargetUnavailable(f"WSCONFORM_PLAN is not JSON: {exc}") from exc
+    return {"scenario": env.get("WSCONFORM_INTEROP", ""), "plan": plan}
 
 
 async def _serve_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, page: bytes) -> None:

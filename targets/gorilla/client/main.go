@@ -20,18 +20,27 @@
 //     then close 1006 with wasClean false, as the WebSocket API reports a failed connection.
 //   - A 30 s safety deadline covers the handshake, every read and every write.
 //   - WSCONFORM_SCENARIO (API-level scenarios) is not implemented: exit 127 at once.
+//
+// The extended contract (docs/adapter-protocol.md; the library-independent half is wsconform.go):
+//
+//   - --persistent (or WSCONFORM_PERSISTENT=1): a case per JSON line on stdin, each on its own
+//     connection, answered by its events and a done line (§1).
+//   - Interop mode (WSCONFORM_INTEROP/WSCONFORM_PLAN, §2): the plan's messages are originated with
+//     WriteMessage while a reader goroutine reads the echoes; the ping is WriteControl(PingMessage,
+//     payload) and its pong awaited through the pong handler; the client's close is
+//     WriteControl(CloseMessage, FormatCloseMessage(code, reason)) and the server's answer read as
+//     any close. permessage-deflate (EnableCompression) is offered only when the plan asks: gorilla's
+//     one offer is "permessage-deflate; server_no_context_takeover; client_no_context_takeover".
 package main
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -41,33 +50,6 @@ const (
 	safetyTimeout    = 30 * time.Second
 	handshakeTimeout = 10 * time.Second
 )
-
-func emit(event string, fields map[string]interface{}) {
-	out := map[string]interface{}{"event": event}
-	for k, v := range fields {
-		out[k] = v
-	}
-	line, err := json.Marshal(out)
-	if err != nil {
-		line = []byte(fmt.Sprintf(`{"event":"error","message":%q}`, err.Error()))
-	}
-	os.Stdout.Write(append(line, '\n'))
-}
-
-func failed(message string) {
-	emit("error", map[string]interface{}{"message": message})
-	emit("close", map[string]interface{}{"code": 1006, "reason": "", "wasClean": false})
-}
-
-func splitList(value string) []string {
-	var out []string
-	for _, p := range strings.Split(value, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func run(url string, protocols []string, maxSize int64) {
 	deadline := time.Now().Add(safetyTimeout)
@@ -120,17 +102,114 @@ func run(url string, protocols []string, maxSize int64) {
 	}
 }
 
-func main() {
-	if os.Getenv("WSCONFORM_SCENARIO") != "" {
-		os.Exit(127) // no scenario (API-level calls, slow consumer) is implemented in this adapter
+// -- interop mode (docs/adapter-protocol.md §2) ----------------------------------------------------
+
+// gorillaInterop is the gorilla connection as the interopConn that play drives.
+type gorillaInterop struct {
+	conn          *websocket.Conn
+	deadline      time.Time
+	closeReceived bool  // a close frame arrived (set by the close handler, in the reader goroutine)
+	end           error // what ReadMessage ended with
+	pong          chan struct{}
+}
+
+func (g *gorillaInterop) send(m plannedMessage) error {
+	kind := websocket.BinaryMessage
+	if m.Text {
+		kind = websocket.TextMessage
 	}
+	return g.conn.WriteMessage(kind, m.Payload)
+}
+
+func (g *gorillaInterop) receive() (plannedMessage, bool) {
+	kind, data, err := g.conn.ReadMessage()
+	if err != nil {
+		g.end = err
+		return plannedMessage{}, false
+	}
+	return plannedMessage{Text: kind == websocket.TextMessage, Payload: data}, true
+}
+
+func (g *gorillaInterop) ping(payload []byte) error {
+	if err := g.conn.WriteControl(websocket.PingMessage, payload, g.deadline); err != nil {
+		return err
+	}
+	select {
+	case <-g.pong:
+	case <-time.After(pongTimeout):
+		fmt.Fprintln(os.Stderr, "no pong within the timeout")
+	}
+	return nil
+}
+
+func (g *gorillaInterop) close(code int, reason string) error {
+	return g.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), g.deadline)
+}
+
+func runInterop(url string, protocols []string, p *plan, maxSize int64) {
+	deadline := time.Now().Add(p.budget(safetyTimeout))
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	dialer := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: handshakeTimeout, EnableCompression: p.Deflate}
+	conn, resp, err := dialer.DialContext(ctx, url, nil)
+	if err != nil {
+		failed(fmt.Sprintf("dial: %v", err))
+		return
+	}
+	defer conn.Close()
+	extensions := ""
+	if resp != nil {
+		extensions = resp.Header.Get("Sec-WebSocket-Extensions")
+	}
+	emit("open", map[string]interface{}{"protocol": conn.Subprotocol(), "extensions": extensions})
+	conn.SetReadLimit(maxSize)
+	g := &gorillaInterop{conn: conn, deadline: deadline, pong: make(chan struct{}, 1)}
+	echoClose := conn.CloseHandler()
+	conn.SetCloseHandler(func(code int, text string) error {
+		g.closeReceived = true
+		return echoClose(code, text) // after our own close this write fails (ErrCloseSent): nothing is sent
+	})
+	conn.SetPongHandler(func(string) error {
+		select {
+		case g.pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	_ = conn.SetReadDeadline(deadline)
+	_ = conn.SetWriteDeadline(deadline)
+	play(p, g)
+	var ce *websocket.CloseError
+	if errors.As(g.end, &ce) && g.closeReceived {
+		emit("close", map[string]interface{}{"code": ce.Code, "reason": ce.Text, "wasClean": true})
+	} else {
+		failed(fmt.Sprint(g.end))
+	}
+}
+
+// -- one case, either mode ----------------------------------------------------------------------------
+
+func runRequest(r *caseRequest, maxSize int64) error {
+	if r.Interop != nil {
+		runInterop(r.URL, r.Protocols, r.Interop, maxSize)
+		return nil
+	}
+	if r.Scenario != "" {
+		return errUnsupported // no scenario (API-level calls, slow consumer) is implemented in this adapter
+	}
+	run(r.URL, r.Protocols, maxSize)
+	return nil
+}
+
+func main() {
 	url := flag.String("url", "", "ws:// URL to connect to")
 	protocols := flag.String("protocols", "", "subprotocols to offer, comma separated")
 	maxSize := flag.Int64("max-size", 64*1024*1024, "read limit (bytes per message)")
+	persistent := flag.Bool("persistent", false, "cases as JSON lines on stdin (docs/adapter-protocol.md §1)")
 	flag.Parse()
-	if *url == "" {
-		fmt.Fprintln(os.Stderr, "--url is required")
-		os.Exit(2)
+	run := func(r *caseRequest) error { return runRequest(r, *maxSize) }
+	if persistentRequested(*persistent) {
+		os.Exit(servePersistent(run))
 	}
-	run(*url, splitList(*protocols), *maxSize)
+	os.Exit(runPerCase(run, *url, *protocols))
 }

@@ -21,6 +21,9 @@
 //     ReadMessage runs. Gorilla never closes the TCP connection itself, so the handler does it when
 //     ReadMessage returns an error (close received, protocol error, read limit, EOF): the server
 //     closes TCP first, as RFC 6455 §7.1.1 asks.
+//   - The close trigger (docs/adapter-protocol.md §2.3): the text message "wsconform:close <code>
+//     <reason>" is not echoed; WriteControl(CloseMessage, FormatCloseMessage(code, reason)) closes
+//     with that code and reason instead, and the loop reads on until the client's answer.
 //
 // It listens on 127.0.0.1 only, prints "ready" once listening, logs to stderr, and on SIGTERM/SIGINT
 // sends close 1001 to open connections, gives them one second, and exits 0.
@@ -36,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +48,24 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-const shutdownGrace = time.Second
+const (
+	shutdownGrace = time.Second
+	triggerPrefix = "wsconform:close "
+)
+
+// closeTrigger parses "wsconform:close <code> <reason>" (the reason is the rest after one space,
+// possibly empty); ok is false for any other message.
+func closeTrigger(kind int, data []byte) (code int, reason string, ok bool) {
+	if kind != websocket.TextMessage || !strings.HasPrefix(string(data), triggerPrefix) {
+		return 0, "", false
+	}
+	digits, reason, _ := strings.Cut(string(data[len(triggerPrefix):]), " ")
+	code, err := strconv.Atoi(digits)
+	if err != nil || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, "", false
+	}
+	return code, reason, true
+}
 
 type echoServer struct {
 	supported   map[string]bool
@@ -90,6 +111,13 @@ func (s *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				log.Printf("connection ended: %v", err)
 			}
 			return
+		}
+		if code, reason, ok := closeTrigger(kind, data); ok {
+			msg := websocket.FormatCloseMessage(code, reason)
+			if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(shutdownGrace)); err != nil {
+				log.Printf("close trigger: %v", err)
+			}
+			continue // ReadMessage returns the client's answer as a CloseError
 		}
 		if err := conn.WriteMessage(kind, data); err != nil {
 			log.Printf("write failed: %v", err)

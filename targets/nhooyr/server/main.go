@@ -19,6 +19,9 @@
 //     Pings are answered and close frames echoed by the library while Read runs. The handler defers
 //     c.Close(StatusInternalError, "") as the library's own examples and test echo loop do, so a
 //     connection the library left open after an error is still closed.
+//   - The close trigger (docs/adapter-protocol.md §2.3): the text message "wsconform:close <code>
+//     <reason>" is not echoed; Close(code, reason) closes with that code and reason instead (the
+//     library waits for the client's answer itself).
 //
 // It listens on 127.0.0.1 only, prints "ready" once listening, logs to stderr, and on SIGTERM/SIGINT
 // sends close 1001 to open connections, gives them one second, and exits 0.
@@ -34,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +46,24 @@ import (
 	"nhooyr.io/websocket"
 )
 
-const shutdownGrace = time.Second
+const (
+	shutdownGrace = time.Second
+	triggerPrefix = "wsconform:close "
+)
+
+// closeTrigger parses "wsconform:close <code> <reason>" (the reason is the rest after one space,
+// possibly empty); ok is false for any other message.
+func closeTrigger(kind websocket.MessageType, data []byte) (code int, reason string, ok bool) {
+	if kind != websocket.MessageText || !strings.HasPrefix(string(data), triggerPrefix) {
+		return 0, "", false
+	}
+	digits, reason, _ := strings.Cut(string(data[len(triggerPrefix):]), " ")
+	code, err := strconv.Atoi(digits)
+	if err != nil || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, "", false
+	}
+	return code, reason, true
+}
 
 var compressionModes = map[string]websocket.CompressionMode{
 	"disabled":            websocket.CompressionDisabled,
@@ -93,6 +114,12 @@ func (s *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			if websocket.CloseStatus(err) == -1 {
 				log.Printf("connection ended: %v", err)
+			}
+			return
+		}
+		if code, reason, ok := closeTrigger(kind, data); ok {
+			if err := conn.Close(websocket.StatusCode(code), reason); err != nil {
+				log.Printf("close trigger: %v", err)
 			}
 			return
 		}

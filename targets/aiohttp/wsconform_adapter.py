@@ -1,0 +1,1 @@
+../_python/wsconform_adapter.py

@@ -1,0 +1,1 @@
+../../_go/wsconform.go
