@@ -66,6 +66,9 @@ class TargetSession:
     history: StartHistory = field(default_factory=StartHistory)
     _version: str | None = field(default=None, repr=False)
     _setup_done: bool = field(default=False, repr=False)
+    # Client launchers are shared by every worker (one session, many threads): starting, setting up
+    # and giving up must happen once, not interleaved.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def runner_kind(self) -> str:
@@ -109,6 +112,10 @@ class TargetSession:
         Raises ``TargetUnavailable`` when it cannot start (the case is ERROR); after
         ``GIVE_UP_AFTER`` consecutive failures it raises at once, without another attempt.
         """
+        with self._lock:
+            return self._ensure_running()
+
+    def _ensure_running(self) -> str | None:
         if self.history.gave_up is not None:
             raise TargetUnavailable(self.history.gave_up)
         if self.started and self.runner.alive():
