@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -103,7 +104,10 @@ def test_global_options_before_and_after_the_subcommand(
         (["cases", "list", "--family", "nope"], "unknown family nope"),
         (["run", "-k", "no-such-case-anywhere", "--target-cmd", "x {port}"], "no case matches"),
         (["run", "--target", "no-such-target", "-k", "text-len-125"], "unknown target 'no-such-target'"),
-        (["run", "--family", "client", "--target-cmd", "x {port}"], "none of the 47 selected cases applies"),
+        (
+            ["run", "--family", "client", "--target-cmd", "x {port}"],
+            r"none of the \d+ selected cases applies",
+        ),
         (
             ["targets", "list", "--targets-dir", "/nonexistent/t"],
             "targets folder /nonexistent/t does not exist",
@@ -118,7 +122,7 @@ def test_nothing_selected_is_exit_2_with_what_and_where(
         main([*argv, *(["--results", str(tmp_path / "r.json")] if argv[0] == "run" or "run" in argv else [])])
         == 2
     )
-    assert message in capsys.readouterr().out
+    assert re.search(message, capsys.readouterr().out)  # messages are patterns: counts change with the suite
     assert not (tmp_path / "r.json").exists()
 
 
