@@ -143,7 +143,8 @@ def serve(tmp: Path, *options: str) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    options = ["--family", "client", "--timeout-scale", "0.3", *(f"-k{c}" for c in SMALL)]
+    # "-k *ID": a glob matches whole ids, a bare id would also pick the ids that contain it
+    options = ["--family", "client", "--timeout-scale", "0.3", *(f"-k*{c}" for c in SMALL)]
     with serve(tmp_path_factory.mktemp("serve"), *options) as s:
         yield s
 
