@@ -77,8 +77,7 @@ def test_bounds_scale_with_the_declared_maximum() -> None:
     bounds = ResourcesExpect.model_validate({"max_growth": "16Mi + max_message_size / 4"})
     assert resolve_bound(bounds.max_growth, {"max_message_size": 64 << 20}) == 32 << 20
     assert resolve_bound("1Ki + max_message_size", {"max_message_size": 10}) == 1034
-    with pytest.raises(ValueError, match="declared max_message_size"):
-        resolve_bound("1Ki + max_message_size", {})
+    assert resolve_bound("1Ki + max_message_size", {}) == 1024  # no declared maximum: the allowance alone
 
 
 HS = "steps[0].handshake"
@@ -106,19 +105,6 @@ def test_load_errors_name_file_line_and_field(tmp_path: Path, body: str, where: 
     assert (err.file, err.line) == ("robustness/bad.yaml", 6), str(err)
     assert err.field.startswith(f"cases[0].{where}"), str(err)
     assert words in err.message, str(err)
-
-
-def test_a_scaled_bound_needs_the_policy(tmp_path: Path) -> None:
-    folder = tmp_path / "robustness"
-    folder.mkdir()
-    path = folder / "bad.yaml"
-    path.write_text(
-        "cases:\n  - id: bad\n    title: t\n    spec: s\n    expect:\n"
-        "      resources: {max_growth: 16Mi + max_message_size}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(CaseError, match=r"bad.yaml:6: cases\[0\].expect.resources.max_growth: .*requires"):
-        load_file(path, tmp_path)
 
 
 # -- the timing grade -----------------------------------------------------------------------------
