@@ -10,18 +10,21 @@ declares (and enforces) a 1 MiB maximum message size, so the fragment cases' mem
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.engine import CaseResult, run_case
 from harness.model.loader import Case, CaseError, load_file
 from harness.model.schema import Expect, HandshakeSpec, ResourcesExpect, resolve_bound
 from harness.observed import Observed
 from harness.outcome import Outcome
 from harness.peer.client import Endpoint, build_handshake
+from harness.results import SCHEMA
 from harness.targets.adhoc import AdhocTarget
 from harness.targets.session import TargetSession, open_session
 from harness.verdict.base import expectation
@@ -220,3 +223,35 @@ def test_defect_is_caught(
 
 def test_every_case_of_the_family_has_a_row(family: dict[str, Case]) -> None:
     assert {row[2] for row in ROWS} == set(family)
+
+
+# -- the figures on the performance page ---------------------------------------------------------
+
+
+def test_figures_reach_the_performance_page(tmp_path: Path) -> None:
+    """Response times and RSS growth per case file and target, escaped like every target-made text."""
+
+    def record(case: str, target: str, figures: dict[str, float]) -> dict[str, object]:
+        file = f"{FAMILY}/{case.split('-')[1]}.yaml"
+        return {"case": case, "family": FAMILY, "file": file, "title": case, "target": target,
+                "outcome": "PASS", "reason": "ok", "duration_ms": 5.0, "spec": "§10.4", "tags": [FAMILY],
+                "figures": figures}  # fmt: skip
+
+    targets = [{"name": n, "implementation": n, "language": "x", "version": "1", "role": "server"}
+               for n in ("alpha", "<b>beta</b>")]  # fmt: skip
+    results = [
+        record("robust-backtracking-a", "alpha", {"response_s": 0.0123}),
+        record("robust-backtracking-a", "<b>beta</b>", {"response_s": 2.5}),
+        record("robust-fragments-b", "alpha", {"peak_rss_growth": 3 * 2**20}),
+    ]
+    when = "2026-01-02T03:04:05+00:00"
+    doc = {"schema": SCHEMA, "started": when, "finished": when, "harness_version": "0", "command": "x",
+           "machine": {}, "targets": targets, "results": results}  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["report", str(path), "-o", str(tmp_path / "report")]) == 0
+    perf = (tmp_path / "report" / "performance.html").read_text()
+    assert "robustness/backtracking.yaml: response time" in perf
+    assert "robustness/fragments.yaml: RSS growth" in perf
+    assert "robust-backtracking-a · alpha: 12.3 ms" in perf and "robust-fragments-b · alpha: 3 MiB" in perf
+    assert "&lt;b&gt;beta&lt;/b&gt;: 2500 ms" in perf and "<b>beta" not in perf
