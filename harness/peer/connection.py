@@ -166,9 +166,9 @@ class PeerConnection:
 
     def _on_eof(self) -> None:
         self.eof = True
-        if self.obs.answer_t is None:
-            self.obs.answer_t = self.trace.now()  # a drop answers too
         if self.obs.tcp_closed_by is None:
+            if self.obs.answer_t is None:
+                self.obs.answer_t = self.trace.now()  # the target's drop answers too (not ours)
             self.obs.tcp_closed_by = "target"
             self.obs.tcp_closed_at = self.trace.now()
             self.trace.note("tcp", "closed-by-target", buffered=self.parser.buffered)
