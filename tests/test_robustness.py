@@ -10,6 +10,7 @@ declares (and enforces) a 1 MiB maximum message size, so the fragment cases' mem
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ from harness.model.schema import Expect, HandshakeSpec, ResourcesExpect, resolve
 from harness.observed import Observed
 from harness.outcome import Outcome
 from harness.peer.client import Endpoint, build_handshake
+from harness.peer.connection import PeerConnection
+from harness.peer.opening import send_request
+from harness.peer.trace import Trace
 from harness.results import SCHEMA
 from harness.targets.adhoc import AdhocTarget
 from harness.targets.session import TargetSession, open_session
@@ -255,3 +259,38 @@ def test_figures_reach_the_performance_page(tmp_path: Path) -> None:
     assert "robustness/fragments.yaml: RSS growth" in perf
     assert "robust-backtracking-a · alpha: 12.3 ms" in perf and "robust-fragments-b · alpha: 3 MiB" in perf
     assert "&lt;b&gt;beta&lt;/b&gt;: 2500 ms" in perf and "<b>beta" not in perf
+
+
+# -- the opening request: an answer before the end of it survives the reset -------------------------
+
+
+async def _early_refusal() -> tuple[bytes, Observed]:
+    """A server that reads 4 KiB of a 48 MB request (more than both kernels' buffers take), answers
+    431 and closes with the rest unread (its kernel resets the connection): the answer must still be
+    read, and timed at 0. Writing first and reading after (as the peer did before) loses it: asyncio
+    raises the reset before it returns what it had buffered."""
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.transport.abort()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    obs = Observed()
+    conn = PeerConnection(reader, writer, Trace(), obs, we_mask=True)
+    request = hs.build_request(f"127.0.0.1:{port}", headers=[("X-Fill", "v" * 48_000_000)])
+    try:
+        head, _ = await send_request(conn, reader, request, chop=None, delay=0.0, timeout=5.0)
+    finally:
+        writer.close()
+        server.close()
+    return head, obs
+
+
+def test_an_early_refusal_is_read_and_timed() -> None:
+    head, obs = asyncio.run(_early_refusal())
+    assert hs.parse_head(head).status == 431
+    assert obs.head_sent_t is None and obs.response_s == 0.0  # answered before the request ended
