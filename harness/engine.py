@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.model.loader import Case
+from harness.model.schema import Expect, resolve_bound
 from harness.observed import ClientReport, Observed
 from harness.outcome import Outcome
 from harness.peer import context as peer_context
@@ -115,7 +116,7 @@ async def play(
     tr = trace.to_json()
     if obs.notes:  # what the peer did on its own that a reader of the trace must know
         tr.setdefault("notes", []).extend(obs.notes)
-    figures = _figures(ctx, obs, tr)
+    figures = _figures(ctx, obs, tr, case.model.expect)
     if client is not None:
         tr["api"] = client.events
         if client.exit_code is not None:
@@ -140,12 +141,27 @@ async def _exchange(
     return await run_server_case(case, target, data_dir=data_dir, timeout=timeout)
 
 
-def _figures(ctx: CaseContext, obs: Observed, trace: dict[str, Any]) -> dict[str, Any] | None:
-    """A resource case's figures, also kept in the trace file beside the result."""
-    if ctx.sampler is None:
+def _figures(ctx: CaseContext, obs: Observed, trace: dict[str, Any], expect: Expect) -> dict[str, Any] | None:
+    """A resource or timed case's figures, also kept in the trace file beside the result."""
+    timed = expect.respond_within is not None
+    if ctx.sampler is None and not timed:
         return None
-    ctx.sampler.stop()
-    figures = ctx.figures(obs)
+    figures: dict[str, Any] = {}
+    if ctx.sampler is not None:
+        ctx.sampler.stop()
+        figures = ctx.figures(obs)
+        if expect.resources is not None:
+            scaled = {
+                name: resolve_bound(getattr(expect.resources, name), ctx.policies)
+                for name in ("max_growth", "max_held", "max_absorbed")
+                if isinstance(getattr(expect.resources, name), str)
+            }
+            if scaled:
+                figures["bounds"] = scaled
+    if timed:
+        took = obs.response_s
+        figures["response_s"] = None if took is None else round(took, 4)
+        figures["respond_within_s"] = expect.respond_within
     trace["figures"] = figures
     return figures
 
@@ -304,14 +320,19 @@ def run_case(
         code = session.runner.exit_status()
         why = f"target exited (status {code}) during the case; its output ends: {tail}"
         verdict = Verdict(Outcome.FAIL, why)
+    if case.model.expect.respond_within is not None and verdict.outcome is Outcome.FAIL and not died:
+        # Nor one that answered a timed case late or not at all, or starved a probe: it may still be
+        # busy with that input (a backtracking parse), which the next case would be blamed for.
+        session.stop()
     trace = played.trace
     if note:
         trace.setdefault("notes", []).append(note)
     duration = (time.monotonic() - started) * 1000
     log += played.log
     result = CaseResult(case, session.name, verdict.outcome, verdict.reason, duration, trace, log)
-    if ctx is not None and ctx.sampler is not None:
+    if played.figures is not None:
         result.figures = played.figures
+    if ctx is not None and ctx.sampler is not None:
         result.samples = ctx.samples()
     return finish_result(result, session, trace_dir)
 

@@ -198,6 +198,12 @@ class Observed:
     oversized_frame: int | None = None  # a frame declared beyond what the parser buffers; TCP dropped
     frame_cap: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Response time (trace clock, s): the peer's handshake message fully written (None when the
+    # target answered, or dropped, before the peer could finish writing it), and the target's first
+    # byte after it or its drop (None: nothing within the case's budget).
+    head_sent_t: float | None = None
+    answer_t: float | None = None
+    answer_started_t: float | None = None  # when the peer began writing its handshake message
     # Bounded by what the peer sent: an echo beyond that is an extra, and the first extras are enough.
     messages: Kept[Message] = field(init=False)
     pongs: Kept[bytes] = field(init=False)
@@ -207,6 +213,19 @@ class Observed:
         self.messages = Kept(lambda: len(self.sent_messages) + MARGIN)
         self.pongs = Kept(lambda: len(self.pings_sent) + MARGIN)
         self.violations = Kept(MAX_VIOLATIONS)
+
+    @property
+    def response_s(self) -> float | None:
+        """Seconds from the end of the peer's handshake message to the target's first byte or drop.
+
+        0 when the target answered before the peer finished writing (a server refusing a head it
+        will not read to the end); None when it did not answer at all.
+        """
+        if self.answer_t is None:
+            return None
+        if self.head_sent_t is None or self.answer_t <= self.head_sent_t:
+            return 0.0
+        return self.answer_t - self.head_sent_t
 
     @property
     def target_failed(self) -> bool:

@@ -25,6 +25,7 @@ from harness.observed import close_code_valid
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
 from harness.wire.utf8 import Utf8Validator
+from tests.broken_robustness import list_is_valid
 
 DEFECTS = {
     "accept-wrong-accept": "does not check Sec-WebSocket-Accept (§4.1)",
@@ -45,6 +46,7 @@ DEFECTS = {
     "fixed-key": "sends the same Sec-WebSocket-Key on every connection (§4.1: randomly selected)",
     "sample-key": "sends RFC 6455's sample nonce as Sec-WebSocket-Key (§4.1: randomly selected)",
     "api-no-throw-silent": "close(999) neither throws nor sends anything (a WHATWG API rule only)",
+    "backtracking-response-parser": "parses the 101's Protocol/Extensions values with an exponential regex",
 }
 FIXED_KEY = "AQIDBAUGBwgJCgsMDQ4PEA=="
 # API scenarios (WSCONFORM_SCENARIO): the call that a WHATWG API must refuse, and the DOMException name.
@@ -84,6 +86,9 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
         emit("exception", name="AbortError", message="aborted", during="opened")
         return fail(message="aborted before the handshake completed")
     head = hs.parse_head(raw)
+    if defect == "backtracking-response-parser":  # validated before anything else: it never returns
+        for name in ("Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"):
+            list_is_valid(head.get(name) or "x", "backtracking-header-parser")
     selected = head.get("Sec-WebSocket-Protocol") or ""
     bad = (
         len(head.get_all("Sec-WebSocket-Accept")) > 1

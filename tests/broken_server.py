@@ -23,6 +23,8 @@ from harness.observed import close_code_valid
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control
 from harness.wire.utf8 import Utf8Validator
+from tests.broken_robustness import DEFECTS as ROBUSTNESS_DEFECTS
+from tests.broken_robustness import Fragments, list_is_valid, read_head, registry_has
 
 DEFECTS = {
     "ignore-rsv": "accepts frames with RSV bits set (§5.2)",
@@ -53,6 +55,7 @@ DEFECTS = {
     "close-normally-on-error": "fails the connection with close 1000 instead of an error code (§7.1.7)",
     "refuse-big-and-reset": "refuses a message over 1 MiB with close 1009, then resets TCP unread",
     "exit-on-handshake": "the process exits (status 3) when it receives an opening request",
+    **ROBUSTNESS_DEFECTS,
 }
 RESET_LIMIT = 1 << 20
 
@@ -124,8 +127,10 @@ class LoadDefect:
 
 
 class Server:
-    def __init__(self, defect: str | None) -> None:
+    def __init__(self, defect: str | None, max_message: int = MAX_MESSAGE, max_fields: int = 1000) -> None:
         self.defect = defect
+        self.max_message = max_message
+        self.max_fields = max_fields
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -136,7 +141,9 @@ class Server:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await read_head(reader, writer, self.defect, self.max_fields)
+        if head is None:
+            return
         if self.defect == "exit-on-handshake":
             os._exit(3)
         if not self._handshake(hs.parse_head(head), writer):
@@ -149,6 +156,7 @@ class Server:
         echoed = 0
         d = self.defect
         load = LoadDefect(d, writer)
+        fragments = Fragments(d)
 
         def send(op: int, payload: bytes = b"") -> None:
             writer.write(build_frame(op, payload, mask=d == "mask-frames"))
@@ -210,7 +218,8 @@ class Server:
                             message, opcode = bytearray(), frame.opcode
                             utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
                         message += frame.payload
-                        if len(message) > MAX_MESSAGE:
+                        fragments.add(frame.payload)
+                        if len(message) > self.max_message:
                             return await fail(1009)
                         if (
                             utf8 is not None
@@ -227,6 +236,7 @@ class Server:
                                 return await fail(1007)
                             payload = bytes(message)
                             message = None
+                            fragments.clear()
                             if d == "corrupt-large" and len(payload) > 60000:
                                 payload = payload[:100] + bytes([payload[100] ^ 1]) + payload[101:]
                             echoed += 1
@@ -264,10 +274,14 @@ class Server:
                     b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
                 )
             return False
+        lists = request.get_all("Sec-WebSocket-Protocol") + request.get_all("Sec-WebSocket-Extensions")
+        if not all(list_is_valid(v, d) for v in lists):
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return False
         offered = [
             t.strip() for v in request.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()
         ]
-        chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
+        chosen = next((p for p in offered if registry_has(SUBPROTOCOLS, p, d)), None)
         if d == "unoffered-subprotocol":
             chosen = "chat"
         accept = hs.accept_value(key) if d != "wrong-accept" else hs.accept_value(key + "x")
@@ -284,6 +298,10 @@ class Server:
         offers = request.get_all("Sec-WebSocket-Extensions")
         if d == "echo-extensions" and offers:
             lines.append(f"Sec-WebSocket-Extensions: {offers[0]}")
+        names = [e.split(";")[0].strip() for v in offers for e in v.split(",")]
+        known = [n for n in dict.fromkeys(names) if n and registry_has([], n, d)]
+        if known:  # no extension is registered: only the object-registry defect finds one
+            lines.append(f"Sec-WebSocket-Extensions: {', '.join(known)}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         return True
 
@@ -314,8 +332,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--defect", choices=sorted(DEFECTS))
+    ap.add_argument("--max-size", type=int, default=MAX_MESSAGE, help="close 1009 beyond")
+    ap.add_argument("--max-fields", type=int, default=1000, help="crash-above-n-fields: the N")
     args = ap.parse_args()
-    server = await asyncio.start_server(Server(args.defect).handle, "127.0.0.1", args.port)
+    server = await asyncio.start_server(
+        Server(args.defect, args.max_size, args.max_fields).handle, "127.0.0.1", args.port
+    )
     print("ready", flush=True)
     async with server:
         await server.serve_forever()

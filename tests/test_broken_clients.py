@@ -39,6 +39,16 @@ ROWS = [
     ("constant-mask-key", "client-echo-text-125", "§5.3 mask-key-reused"),
     ("zero-mask-key", "client-echo-text-125", "§5.3 mask-key-zero"),
     ("sample-key", "client-echo-text-125", "request-key-not-random"),
+    # robustness: the client's parser backtracks on a 7 KB value of the 101 (it never answers)
+    *[
+        ("backtracking-response-parser", f"robust-client-backtracking-{shape}", "no answer at all")
+        for shape in (
+            "protocol-blank-run",
+            "extensions-blank-run",
+            "extensions-param-blank-run",
+            "extensions-unclosed-quote",
+        )
+    ],
 ]
 
 

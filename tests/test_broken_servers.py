@@ -56,6 +56,8 @@ ROWS = [
     ("refuse-big-and-reset", "9.1.6", Outcome.INFORMATIONAL, "target refused with 1009"),
     # the process dies on the request: the case that killed it says so
     ("exit-on-handshake", "1.1.1", Outcome.FAIL, "target exited (status 3)"),
+    # robustness: every case of the family has its row in tests/test_robustness.py
+    ("object-registry", "robust-extension-name-proto", Outcome.FAIL, "server accepted '__proto__'"),
 ]
 
 

@@ -40,6 +40,9 @@ def _resolve_obj(payload: PayloadObj, data_dir: Path) -> bytes:
         return (pattern * (fill.size // len(pattern) + 1))[: fill.size]
     if payload.random is not None:
         return random.Random(payload.random.seed).randbytes(payload.random.size)
+    if payload.repeat is not None:
+        r = payload.repeat
+        return (r.prefix + r.unit * r.count + r.suffix).encode("utf-8")
     assert payload.file is not None
     return (data_dir / payload.file).read_bytes()
 
@@ -58,4 +61,7 @@ def payload_size(payload: Payload | None) -> int | None:
         return payload.fill.size
     if payload.random is not None:
         return payload.random.size
+    if payload.repeat is not None:
+        r = payload.repeat
+        return len(r.prefix.encode()) + len(r.unit.encode()) * r.count + len(r.suffix.encode())
     return None

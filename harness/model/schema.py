@@ -8,6 +8,7 @@ checks that exactly one kind is given, which yields a clearer message than a pyd
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,6 +56,19 @@ class RandomBytes(_Strict):
     seed: int = 0
 
 
+class Repeated(_Strict):
+    """``unit`` written ``count`` times between ``prefix`` and ``suffix``: a pathological header value
+    (a run of 8000 spaces between two tokens, an unclosed quoted string of backslashes) in one line."""
+
+    unit: Annotated[str, Field(min_length=1)]
+    count: Annotated[int, Field(ge=0, le=16 * 1024 * 1024)]
+    prefix: str = ""
+    suffix: str = ""
+
+
+PAYLOAD_SOURCES = ("text", "hex", "fill", "random", "file", "repeat")
+
+
 class PayloadObj(_Strict):
     """Exactly one source of bytes."""
 
@@ -63,12 +77,13 @@ class PayloadObj(_Strict):
     fill: Fill | None = None
     random: RandomBytes | None = None
     file: str | None = None
+    repeat: Repeated | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PayloadObj:
-        given = [k for k in ("text", "hex", "fill", "random", "file") if getattr(self, k) is not None]
+        given = [k for k in PAYLOAD_SOURCES if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"a payload takes exactly one of text, hex, fill, random, file (got {given})")
+            raise ValueError(f"a payload takes exactly one of {', '.join(PAYLOAD_SOURCES)} (got {given})")
         if self.hex is not None:
             try:
                 bytes.fromhex(self.hex)
@@ -289,12 +304,64 @@ class Repeat(_Step):
     steps: list[Step]
 
 
+_HEADER_NAME = re.compile(r"^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]|\{i\})+$")  # a token (RFC 7230 §3.2.6), {i}
+
+
+class HeaderFields(_Strict):
+    """``count`` generated header fields: the shape of a request with 10 000 of them in one YAML line.
+
+    ``name`` is a pattern in which ``{i}`` becomes 1..count (without it the same field repeats);
+    ``value`` is a string (``{i}`` allowed) or a payload spec, or ``value_size`` bytes of ``v``;
+    ``position`` puts them right after the request line (``before`` the Host and WebSocket headers)
+    or after every other header (``after``).
+    """
+
+    count: Annotated[int, Field(ge=1, le=200_000)]
+    name: str = "X-Wsconform-{i}"
+    value: str | PayloadObj | None = None
+    value_size: Annotated[int, Field(ge=0, le=1024 * 1024)] | None = None
+    position: Literal["before", "after"] = "after"
+
+    @field_validator("name")
+    @classmethod
+    def _token(cls, name: str) -> str:
+        if not _HEADER_NAME.match(name):
+            raise ValueError(
+                f"a header name pattern is a token (RFC 7230 §3.2.6) in which {{i}} counts 1..count, "
+                f"not {name!r}"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _one_value(self) -> HeaderFields:
+        if self.value is not None and self.value_size is not None:
+            raise ValueError("give a value or a value_size, not both")
+        return self
+
+    def lines(self, value_of: Callable[[PayloadObj], str]) -> list[tuple[str, str]]:
+        """The (name, value) pairs; ``value_of`` resolves a payload spec to header text."""
+        if self.value_size is not None:
+            constant = "v" * self.value_size
+        elif isinstance(self.value, PayloadObj):
+            constant = value_of(self.value)
+        else:
+            constant = self.value if self.value is not None else "x"
+        numbered_name, numbered_value = "{i}" in self.name, "{i}" in constant
+        out = []
+        for i in range(1, self.count + 1):
+            name = self.name.replace("{i}", str(i)) if numbered_name else self.name
+            out.append((name, constant.replace("{i}", str(i)) if numbered_value else constant))
+        return out
+
+
 class HandshakeSpec(Chopping, _Step):
     """Overrides for the opening handshake request (the default one is always valid).
 
     ``add_headers`` appends lines after the defaults (so a default name there is a duplicate; remove
-    it first to replace it); a value may be a payload spec, to build an 8 KiB header. ``with_frames``
-    are written in the same TCP write as the request, before any response is read. Server-role cases
+    it first to replace it); a value may be a payload spec, to build an 8 KiB header. ``fields``
+    generates many header fields before or after the WebSocket headers. ``with_frames`` are written
+    in the same TCP write as the request, before any response is read. ``probe`` opens a second
+    connection while this request is being processed (it must get its echo). Server-role cases
     only, and only as the first step.
     """
 
@@ -310,6 +377,8 @@ class HandshakeSpec(Chopping, _Step):
     remove_headers: list[str] = []
     raw: Payload | None = None
     with_frames: list[Step] = []
+    fields: list[HeaderFields] = []
+    probe: ProbeSpec | None = None
 
 
 class ResponseSpec(Chopping, _Step):
@@ -332,10 +401,11 @@ class ResponseSpec(Chopping, _Step):
     connection: str | None = "Upgrade"
     protocol: str | None = "first-offered"
     extensions: str | None = None
-    add_headers: list[tuple[str, str]] = []
+    add_headers: list[tuple[str, str | PayloadObj]] = []
     remove_headers: list[str] = []
     raw: Payload | None = None
     with_frames: list[Step] = []
+    fields: list[HeaderFields] = []
 
 
 STEP_TYPES: tuple[type[_Step], ...] = (
@@ -425,6 +495,25 @@ class HandshakeExpect(_Strict):
         return any(s in (101, "1xx") for s in self.status)
 
 
+POLICY_BOUND = r"^\s*[0-9]+\s*(Ki|Mi|Gi)?\s*\+\s*max_message_size\s*(/\s*[0-9]+\s*)?$"
+PolicyBound = Annotated[str, Field(pattern=POLICY_BOUND)]
+
+
+def resolve_bound(bound: int | str | None, policies: dict[str, Any]) -> int | None:
+    """A bound, or ``16Mi + max_message_size[ / N]`` against the target's declared policy.
+
+    A target that declares no maximum is held to the fixed part alone: it promised no limit, and
+    a message far below any limit must not cost more than the allowance either.
+    """
+    if bound is None or isinstance(bound, int):
+        return bound
+    base, _, rest = bound.partition("+")
+    limit = policies.get("max_message_size")
+    _, _, divisor = rest.partition("/")
+    scaled = limit // int(divisor.strip() or 1) if isinstance(limit, int) else 0
+    return int(_byte_size(base)) + scaled
+
+
 class ResourcesExpect(_Strict):
     """Bounds on what the target absorbs under load (backpressure and limits cases).
 
@@ -438,15 +527,20 @@ class ResourcesExpect(_Strict):
     asks implementations to protect themselves), or FAIL where a case says so.
     """
 
-    max_growth: ByteSize | None = None
-    max_held: ByteSize | None = None
-    max_absorbed: ByteSize | None = None
+    max_growth: ByteSize | PolicyBound | None = None
+    max_held: ByteSize | PolicyBound | None = None
+    max_absorbed: ByteSize | PolicyBound | None = None
     unbounded: Literal["informational", "fail"] = "informational"
     interval: Annotated[float, Field(ge=0.01, le=1.0)] = 0.05
 
 
 class Expect(_Strict):
-    """The end state. Defaults: every message and ping echoed, then a clean closing handshake."""
+    """The end state. Defaults: every message and ping echoed, then a clean closing handshake.
+
+    ``respond_within`` bounds the time from the end of the peer's handshake message (the request,
+    or the response for a client target) to the target's first byte or its drop: a parser that
+    backtracks on a pathological header answers in seconds where a correct one takes milliseconds.
+    """
 
     echo: Count | None = None
     messages: list[ExpectedMessage] | None = None
@@ -460,6 +554,7 @@ class Expect(_Strict):
     too_big: Literal["fail", "informational"] = "fail"
     stayed_open: Literal["fail", "informational"] = "fail"
     resources: ResourcesExpect | None = None
+    respond_within: Annotated[float, Field(gt=0, le=60)] | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Expect:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from harness.model.loader import Case
 from harness.model.payloads import resolve
-from harness.model.schema import Expect, HandshakeSpec
+from harness.model.schema import Expect, HandshakeSpec, HeaderFields, PayloadObj, ProbeSpec
 from harness.observed import Observed, parse_close
 from harness.peer import context
 from harness.peer.connection import PeerConnection
+from harness.peer.opening import send_request
+from harness.peer.probe import probe_echo
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs
@@ -38,6 +40,23 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+def header_text(value: str | PayloadObj, data_dir: Path) -> str:
+    """A header value from a case: a string, or a payload spec (a fill, a generated repetition)."""
+    return value if isinstance(value, str) else resolve(value, data_dir).decode("latin-1")
+
+
+def with_fields(headers: hs.Headers, fields: list[HeaderFields], data_dir: Path) -> hs.Headers:
+    """``headers`` with the generated fields placed before or after them."""
+    if not fields:
+        return headers
+    before: hs.Headers = []
+    after: hs.Headers = []
+    for block in fields:
+        lines = block.lines(lambda p: header_text(p, data_dir))
+        (before if block.position == "before" else after).extend(lines)
+    return before + headers + after
+
+
 def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Path) -> tuple[bytes, str]:
     """The request bytes and the key whose Accept value the response must carry."""
     spec = spec or HandshakeSpec()
@@ -54,36 +73,12 @@ def build_handshake(spec: HandshakeSpec | None, endpoint: Endpoint, data_dir: Pa
     removed = {name.lower() for name in spec.remove_headers}
     headers = [(k, v) for k, v in headers if k.lower() not in removed]
     for name, value in spec.add_headers:
-        text = value if isinstance(value, str) else resolve(value, data_dir).decode("latin-1")
-        headers.append((name, text))
+        headers.append((name, header_text(value, data_dir)))
+    headers = with_fields(headers, spec.fields, data_dir)
     path = spec.path if spec.path != "/" else endpoint.path
     return hs.build_request(
         endpoint.authority, path, method=spec.method, http_version=spec.http_version, headers=headers
     ), key
-
-
-async def _read_head(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, bytes]:
-    buf = bytearray()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        end = hs.find_head_end(buf)
-        if end >= 0:
-            return bytes(buf[:end]), bytes(buf[end:])
-        if len(buf) > hs.MAX_HEAD:
-            raise ValueError(f"response head exceeds {hs.MAX_HEAD} bytes")
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError(len(buf))
-        try:
-            chunk = await asyncio.wait_for(reader.read(65536), remaining)
-        except ConnectionResetError:
-            chunk = b""  # a reset is a drop too
-        except TimeoutError:
-            raise TimeoutError(len(buf)) from None  # how much of a head came: none means still waiting
-        if not chunk:
-            raise ConnectionError(f"connection closed after {len(buf)} bytes of response head")
-        buf += chunk
 
 
 async def run_client_case(
@@ -110,6 +105,7 @@ async def run_client_case(
     cap = ctx.frame_cap if ctx is not None else None
     conn = PeerConnection(reader, writer, trace, obs, we_mask=True, max_payload=cap)
     runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+    probe: asyncio.Future[str | None] | None = None
     try:
         request, key = build_handshake(hs_spec, endpoint, data_dir)
         trace.handshake_request = request.decode("latin-1")
@@ -119,9 +115,13 @@ async def run_client_case(
         obs.offered_protocols = offered_protocols(request_head)
         frames = b"".join(runner.encode(s) for s in hs_spec.with_frames) if hs_spec else b""
         chop = hs_spec.chop if hs_spec else None
-        await conn.write(request + frames, chop=chop, delay=hs_spec.delay if hs_spec else 0.0)
+        if hs_spec is not None and hs_spec.probe is not None:
+            probe = asyncio.ensure_future(_handshake_probe(hs_spec.probe, endpoint, trace, data_dir, timeout))
         try:
-            raw_head, rest = await _read_head(reader, timeout)
+            delay = hs_spec.delay if hs_spec else 0.0
+            raw_head, rest = await send_request(
+                conn, reader, request + frames, chop=chop, delay=delay, timeout=timeout
+            )
         except TimeoutError as exc:
             obs.response_silent = exc.args[:1] == (0,)
             obs.handshake_error = f"no handshake response within {timeout:g} s"
@@ -147,9 +147,31 @@ async def run_client_case(
         conn.set_budget(timeout)
         await runner.run(steps)
         await finish(conn, model.expect)
+    except BaseException:
+        if probe is not None:
+            probe.cancel()
+            probe = None
+        raise
     finally:
         await conn.close_tcp()
+        if probe is not None:
+            problem = await probe  # bounded by the probe's own timeout
+            if problem:
+                obs.unmet.append(problem)
     return obs, trace
+
+
+async def _handshake_probe(
+    spec: ProbeSpec, endpoint: Endpoint, trace: Trace, data_dir: Path, timeout: float
+) -> str | None:
+    """A second connection ``after`` s into the opening request: it must still get its echo while
+    the server processes this one (a parser that blocks its event loop fails everybody, §10.4)."""
+    await asyncio.sleep(spec.after)
+    trace.note("out", "probe", after=spec.after, during="handshake")
+    payload = resolve(spec.payload, data_dir)
+    problem = await probe_echo(endpoint.host, endpoint.port, payload, spec.opcode, min(spec.timeout, timeout))
+    trace.note("in", "probe-result", ok=problem is None, problem=problem)
+    return problem
 
 
 async def finish(conn: PeerConnection, expect: Expect) -> None:

@@ -167,6 +167,8 @@ class PeerConnection:
     def _on_eof(self) -> None:
         self.eof = True
         if self.obs.tcp_closed_by is None:
+            if self.obs.answer_t is None:
+                self.obs.answer_t = self.trace.now()  # the target's drop answers too (not ours)
             self.obs.tcp_closed_by = "target"
             self.obs.tcp_closed_at = self.trace.now()
             self.trace.note("tcp", "closed-by-target", buffered=self.parser.buffered)
@@ -243,6 +245,8 @@ class PeerConnection:
         )
 
     def _feed(self, data: bytes) -> None:
+        if self.obs.answer_t is None:
+            self.obs.answer_t = self.trace.now()  # the target's first byte (response time)
         self.bytes_received += len(data)
         for frame in self.parser.feed(data):
             self._on_frame(frame)

@@ -21,7 +21,7 @@ from harness.model.payloads import resolve
 from harness.model.schema import ClientOptions, ResponseSpec
 from harness.observed import ClientReport, Observed
 from harness.peer import context
-from harness.peer.client import finish
+from harness.peer.client import finish, header_text, with_fields
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
@@ -80,7 +80,9 @@ def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Pa
     if spec.status != 101:
         headers.append(("Content-Length", "0"))  # else the body lasts until TCP closes (RFC 9112 §6.3)
     removed = {h.lower() for h in spec.remove_headers}
-    headers = [(k, v) for k, v in headers if k.lower() not in removed] + list(spec.add_headers)
+    headers = [(k, v) for k, v in headers if k.lower() not in removed]
+    headers += [(k, header_text(v, data_dir)) for k, v in spec.add_headers]
+    headers = with_fields(headers, spec.fields, data_dir)
     if spec.name_case != "canonical":
         headers = [(k.lower() if spec.name_case == "lower" else k.upper(), v) for k, v in headers]
     lines = [f"HTTP/1.1 {spec.status} {spec.reason}", *(f"{k}: {v}" for k, v in headers)]
@@ -239,11 +241,14 @@ async def serve_connection(
         obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
         conn.start()
         conn.set_budget(timeout)
-        await conn.write(
+        obs.answer_started_t = trace.now()
+        written = await conn.write(
             reply + frames,
             chop=response.chop if response else None,
             delay=response.delay if response else 0.0,  # e.g. to let a client abort before the handshake
         )
+        if written:
+            obs.head_sent_t = trace.now()
         await runner.run(steps)
         await finish(conn, model.expect)
     finally:

@@ -51,6 +51,40 @@ def duration_charts(report: Report) -> list[Chart]:
     return charts
 
 
+FIGURES = (  # (figure key, chart title, unit, scale from the stored value)
+    ("response_s", "response time", "ms", 1000.0),
+    ("peak_rss_growth", "RSS growth", "MiB", 1.0 / MIB),
+)
+
+
+def figure_charts(report: Report) -> list[Chart]:
+    """Per case file, the figures a case measured (response time, RSS growth), one bar per target.
+
+    The robustness family records the time to the first response byte and the memory a flood of
+    fragments cost; like the durations, one scale per file and figure.
+    """
+    colours = target_colours(report)
+    out = []
+    for key, title, unit, scale in FIGURES:
+        by_file: dict[str, dict[tuple[str, str], float]] = {}
+        cases: dict[str, list[str]] = {}
+        for target, cell in report.cells:
+            r = cell.record
+            value = (r.get("figures") or {}).get(key)
+            if not isinstance(value, int | float):
+                continue
+            where = str(r.get("file") or r.get("family") or "")
+            by_file.setdefault(where, {})[(r["case"], target.name)] = float(value) * scale
+            names = cases.setdefault(where, [])
+            if r["case"] not in names:
+                names.append(r["case"])
+        for where, values in by_file.items():
+            present = [t.name for t in report.targets if any(name == t.name for _, name in values)]
+            name = f"{where}: {title}"
+            out.append(grouped_bars(name, cases[where], present, values, colours=colours, unit=unit))
+    return out
+
+
 def samples_of(record: dict[str, Any], trace_doc: dict[str, Any]) -> list[dict[str, Any]]:
     for holder in (record, trace_doc, trace_doc.get("trace") or {}):
         found = holder.get("samples")

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from harness.report.detail import detail, read_trace
 from harness.report.diff import compare
 from harness.report.model import COLOURS, LABELS, OUTCOMES, absolutize, build, merge, partial_runs
-from harness.report.perf import duration_charts, sample_charts, samples_of
+from harness.report.perf import duration_charts, figure_charts, sample_charts, samples_of
 from harness.text import printable
 
 __all__ = ["OUTCOMES", "mark_in_progress", "merge", "render"]
@@ -111,6 +111,7 @@ def render(
     (out_dir / "performance.html").write_text(
         env.get_template("performance.html").render(
             durations=duration_charts(report),
+            figures=figure_charts(report),
             samples=sample_charts(report, lambda case, target: samples.get((case, target), [])),
             up="",
         ),

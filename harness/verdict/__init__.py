@@ -1,8 +1,9 @@
 """The only place an outcome is decided.
 
-``decide`` is what the engine and ``wsconform serve`` call: the wire judge (``wire``), resource grades
-(``resources``), the API-event judge for client targets (``api``), then the WHATWG binding and the
-informational grade (``binding``). ``expected`` grades a finished result against expected.yaml.
+``decide`` is what the engine and ``wsconform serve`` call: the wire judge (``wire``), the probe and
+response-time grades (``timing``), resource grades (``resources``), the API-event judge for client
+targets (``api``), then the WHATWG binding and the informational grade (``binding``). ``expected``
+grades a finished result against expected.yaml.
 docs/architecture.md ("Where each verdict is decided") maps every outcome to the function deciding it.
 """
 
@@ -18,6 +19,7 @@ from harness.verdict.api import judge_api
 from harness.verdict.base import Verdict
 from harness.verdict.binding import apply_binding, apply_grade
 from harness.verdict.resources import judge_resources
+from harness.verdict.timing import judge_probe, judge_response_time
 from harness.verdict.wire import judge_wire
 
 __all__ = ["Outcome", "Verdict", "decide", "judge_api", "judge_wire"]
@@ -41,6 +43,8 @@ def decide(
     """
     expect = case.expect
     verdict = judge_wire(expect, obs, data_dir)
+    verdict = judge_probe(obs, verdict)
+    verdict = judge_response_time(expect, obs, verdict)
     if expect.resources is not None and figures is not None and verdict.outcome is not Outcome.ERROR:
         verdict = judge_resources(expect.resources, figures, verdict)
     if client is not None:

@@ -23,12 +23,15 @@ def judge_resources(bounds: ResourcesExpect, figures: dict[str, Any], verdict: V
     over = []
     growth, absorbed = figures.get("peak_rss_growth"), figures.get("absorbed_bytes")
     held = figures.get("held_bytes")
-    if bounds.max_growth is not None and isinstance(growth, int) and growth > bounds.max_growth:
-        over.append(f"RSS growth over {bounds.max_growth // MIB} MiB")
-    if bounds.max_held is not None and isinstance(held, int) and held > bounds.max_held:
-        over.append(f"held over {bounds.max_held // MIB} MiB")
-    if bounds.max_absorbed is not None and isinstance(absorbed, int) and absorbed > bounds.max_absorbed:
-        over.append(f"absorbed over {bounds.max_absorbed // MIB} MiB")
+    max_growth, max_held, max_absorbed = (
+        _bound(bounds, name, figures) for name in ("max_growth", "max_held", "max_absorbed")
+    )
+    if max_growth is not None and isinstance(growth, int) and growth > max_growth:
+        over.append(f"RSS growth over {max_growth / MIB:g} MiB")
+    if max_held is not None and isinstance(held, int) and held > max_held:
+        over.append(f"held over {max_held / MIB:g} MiB")
+    if max_absorbed is not None and isinstance(absorbed, int) and absorbed > max_absorbed:
+        over.append(f"absorbed over {max_absorbed / MIB:g} MiB")
     if verdict.outcome is Outcome.FAIL:
         return verdict.with_reason(f"{verdict.reason} [{numbers}]")
     if over:
@@ -45,6 +48,16 @@ def judge_resources(bounds: ResourcesExpect, figures: dict[str, Any], verdict: V
     if verdict.outcome is Outcome.PASS and bounded:
         return verdict.with_reason(f"bounded: {numbers}; {verdict.reason}")
     return verdict.with_reason(f"{verdict.reason} [{numbers}]")
+
+
+def _bound(bounds: ResourcesExpect, name: str, figures: dict[str, Any]) -> int | None:
+    """A bound in bytes: a number from the case, or its policy-scaled form resolved by the engine
+    (``16Mi + max_message_size``, kept in the figures as ``bounds``)."""
+    value = getattr(bounds, name)
+    if isinstance(value, str):
+        resolved = (figures.get("bounds") or {}).get(name)
+        return resolved if isinstance(resolved, int) else None
+    return value if isinstance(value, int) else None
 
 
 def describe(figures: dict[str, Any]) -> str:
