@@ -64,7 +64,7 @@ class SideSeen:
     """What one side sent, as the relay parsed it."""
 
     head: HttpHead | None = None  # the request (client) or the response (server)
-    bytes: int = 0
+    octets: int = 0  # bytes this side sent
     writes: int = 0  # TCP reads the relay made of this side (a chop is preserved: one read, one write)
     frames: int = 0
     messages: Kept[Message] = field(default_factory=lambda: Kept(MAX_MESSAGES))

@@ -47,7 +47,7 @@ class Direction:
     # -- input ---------------------------------------------------------------------------------------
 
     def feed(self, data: bytes, t: float) -> None:
-        self.seen.bytes += len(data)
+        self.seen.octets += len(data)
         self.seen.writes += 1
         if not self._head_done:
             self._head += data
@@ -68,7 +68,9 @@ class Direction:
             return
         if self._parser is None:
             self._parser = FrameParser(
-                expect_masked=self.side == "client", max_payload=MAX_MESSAGE, rsv_allowed=RSV1 if self.pair.deflate else 0
+                expect_masked=self.side == "client",
+                max_payload=MAX_MESSAGE,
+                rsv_allowed=RSV1 if self.pair.deflate else 0,
             )
         for frame in self._parser.feed(data):
             self._on_frame(frame.fin, frame.rsv, frame.opcode, frame.payload, frame.violations, t)
@@ -80,7 +82,9 @@ class Direction:
         self.seen.eof_t = t
         self._note(t, "tcp", "closed its half of TCP")
         if self._parser is not None and self._parser.buffered:
-            self.pair.blame(self.side, "truncated-frame", f"{self._parser.buffered} bytes of an incomplete frame", t)
+            self.pair.blame(
+                self.side, "truncated-frame", f"{self._parser.buffered} bytes of an incomplete frame", t
+            )
 
     # -- the head ------------------------------------------------------------------------------------
 
@@ -116,12 +120,15 @@ class Direction:
                 return
             self.pair.deflate = True
             self.pair.inflaters = {
-                side: pmd.Decompressor(params.sent_by(side), max_output=MAX_MESSAGE) for side in ("client", "server")
+                side: pmd.Decompressor(params.sent_by(side), max_output=MAX_MESSAGE)
+                for side in ("client", "server")
             }
 
     # -- frames --------------------------------------------------------------------------------------
 
-    def _on_frame(self, fin: bool, rsv: int, opcode: int, payload: bytes, violations: list[str], t: float) -> None:
+    def _on_frame(
+        self, fin: bool, rsv: int, opcode: int, payload: bytes, violations: list[str], t: float
+    ) -> None:
         seen = self.seen
         seen.frames += 1
         flags = ("" if fin else " fin=0") + (f" rsv={rsv}" if rsv else "")
@@ -137,7 +144,9 @@ class Direction:
             self.pair.blame(self.side, "frame-after-close", f"{opcode_name(opcode)} frame after its close", t)
         if opcode in (Opcode.TEXT, Opcode.BINARY):
             if self._message is not None:
-                self.pair.blame(self.side, "message-inside-message", "a new message before the last one's FIN", t)
+                self.pair.blame(
+                    self.side, "message-inside-message", "a new message before the last one's FIN", t
+                )
             self._message = MessageBuilder(opcode, t)
             self._compressed = bool(rsv & RSV1) and self.pair.deflate
             self._parts = []

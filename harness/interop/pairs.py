@@ -50,7 +50,9 @@ def interop_env(scenario: Scenario) -> dict[str, str]:
     return {"WSCONFORM_INTEROP": scenario.id, "WSCONFORM_PLAN": json.dumps(scenario.plan())}
 
 
-async def _read_events(proc: ClientProcess, timeout: float) -> tuple[list[dict[str, Any]], list[str], int | None, bool]:
+async def _read_events(
+    proc: ClientProcess, timeout: float
+) -> tuple[list[dict[str, Any]], list[str], int | None, bool]:
     """(events, garbage lines, exit status, ended in time): the client's JSON lines until it exits."""
     events: list[dict[str, Any]] = []
     garbage: list[str] = []
@@ -88,7 +90,9 @@ async def _read_events(proc: ClientProcess, timeout: float) -> tuple[list[dict[s
 async def run_pair(scenario: Scenario, client: TargetSession, server: TargetSession) -> PairRun:
     """Play ``scenario`` with ``client`` against ``server`` through a relay; never raises for the
     targets' behaviour (ERROR when a target cannot start)."""
-    run = PairRun(client.name.removesuffix("@client"), server.name, scenario, PairVerdict(Outcome.ERROR, "not run"))
+    run = PairRun(
+        client.name.removesuffix("@client"), server.name, scenario, PairVerdict(Outcome.ERROR, "not run")
+    )
     cspec, sspec = client.spec, server.spec
     pre = unsupported(
         scenario,
@@ -115,10 +119,8 @@ async def run_pair(scenario: Scenario, client: TargetSession, server: TargetSess
             url = relay.url(f"interop/{scenario.id}")
             proc = await client.runner.launch(url, list(scenario.protocols), interop_env(scenario))
             run.events, garbage, run.exit_code, in_time = await _read_events(proc, scenario.timeout)
-            if relay.pair.connections:
-                finished = in_time and await relay.wait_done(GRACE)
-            else:
-                finished = in_time
+            connected = relay.pair.connections > 0
+            finished = in_time and (await relay.wait_done(GRACE) if connected else True)
     except TargetUnavailable as exc:
         run.verdict = PairVerdict(Outcome.ERROR, f"target unavailable: {exc}")
         return run

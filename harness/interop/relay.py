@@ -105,7 +105,9 @@ class Relay:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: Direction) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: Direction
+    ) -> None:
         writable = True
         while True:
             try:
@@ -140,10 +142,18 @@ class Relay:
         closer, receiver = pair.side(first), pair.side(other(first))
         assert closer.close is not None
         if receiver.close is None and receiver.eof_t is not None and receiver.eof_t >= closer.close.t:
-            if closer.eof_t is not None and closer.eof_t <= receiver.eof_t and _reset_first(closer.eof_t, closer.close.t):
+            if (
+                closer.eof_t is not None
+                and closer.eof_t <= receiver.eof_t
+                and _reset_first(closer.eof_t, closer.close.t)
+            ):
                 return  # the closer dropped TCP with its close: nothing could be answered
-            pair.blame(other(first), "close-no-reply", f"the {first}'s close was not answered before TCP closed",
-                       receiver.eof_t)
+            pair.blame(
+                other(first),
+                "close-no-reply",
+                f"the {first}'s close was not answered before TCP closed",
+                receiver.eof_t,
+            )
 
 
 def _reset_first(eof_t: float, close_t: float) -> bool:

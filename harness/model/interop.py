@@ -25,7 +25,7 @@ class _Model(BaseModel):
 
 
 class MessageSpec(_Model):
-    """One message: ``unit`` (text, sent as UTF-8) or ``unit_hex`` (bytes) repeated and cut to ``size`` bytes."""
+    """One message: ``unit`` (text, sent as UTF-8) or ``unit_hex`` (bytes) repeated and cut to ``size`` bytes."""  # noqa: E501
 
     type: Literal["text", "binary"]
     size: int = Field(ge=0)

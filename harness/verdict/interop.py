@@ -33,7 +33,7 @@ INTEROP_RULES: dict[str, Rule] = {
              "connects to the URL it is given and originates the scenario's traffic.", "interop"),
         Rule("interop-refused", "RFC 6455 §4.2.2", "A server that accepts a valid opening handshake answers "
              "101 Switching Protocols.", "interop"),
-        Rule("interop-client-sent", "docs/adapter-protocol.md §2.1", "The client sends the plan's messages in "
+        Rule("interop-client-sent", "docs/adapter-protocol.md §2.1", "The client sends the plan's messages in "  # noqa: E501
              "order, each exactly the payload its unit and size build.", "interop"),
         Rule("interop-echo", "docs/targets.md (server contract)", "The server echoes every text message as "
              "text and every binary message as binary, byte for byte, in order.", "interop"),
@@ -109,14 +109,17 @@ def _events(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def _reported(events: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
     kinds = {"text": 1, "binary": 2}
-    return [(kinds.get(str(e.get("type")), 0), int(e.get("size", -1)), str(e.get("sha256"))) for e in _events(events, "message")]
+    return [
+        (kinds.get(str(e.get("type")), 0), int(e.get("size", -1)), str(e.get("sha256")))
+        for e in _events(events, "message")
+    ]
 
 
 def _first_difference(got: list[tuple[int, int, str]], want: list[tuple[int, int, str]]) -> str:
     names = {1: "text", 2: "binary"}
     for i, (g, w) in enumerate(zip(got, want, strict=False)):
         if g != w:
-            return f"message {i + 1}: {names.get(g[0], g[0])} of {g[1]} bytes (sha256 {g[2][:12]}), planned {names.get(w[0], w[0])} of {w[1]} bytes (sha256 {w[2][:12]})"
+            return f"message {i + 1}: {names.get(g[0], g[0])} of {g[1]} bytes (sha256 {g[2][:12]}), planned {names.get(w[0], w[0])} of {w[1]} bytes (sha256 {w[2][:12]})"  # noqa: E501
     return f"{len(got)} messages, planned {len(want)}"
 
 
@@ -132,18 +135,28 @@ def judge_pair(
 ) -> PairVerdict:
     """Grade one pair run. ``finished``: the relay saw the connection end within the scenario's time."""
     if exit_code == 127:
-        return PairVerdict(Outcome.UNIMPLEMENTED, "the client adapter cannot play this scenario (exit 127)", "client")
+        return PairVerdict(
+            Outcome.UNIMPLEMENTED, "the client adapter cannot play this scenario (exit 127)", "client"
+        )
     if pair.upstream_failed:
         return PairVerdict(Outcome.ERROR, pair.upstream_failed)
     if garbage:
-        return _fail("client", "interop-client-report", f"the adapter printed something that is not an event: {garbage[0]!r}")
+        return _fail(
+            "client",
+            "interop-client-report",
+            f"the adapter printed something that is not an event: {garbage[0]!r}",
+        )
     if pair.connections == 0:
-        return _fail("client", "interop-no-connection", f"the client never connected (exit status {exit_code})")
+        return _fail(
+            "client", "interop-no-connection", f"the client never connected (exit status {exit_code})"
+        )
     for finding in pair.findings:
         return _fail(finding.side, finding.rule, finding.detail or "broken on the wire")
     if pair.status is None:
         if pair.client.head is None:
-            return _fail("client", "interop-no-connection", "the client connected but sent no opening request")
+            return _fail(
+                "client", "interop-no-connection", "the client connected but sent no opening request"
+            )
         return _fail("server", "interop-refused", "no response to the opening request")
     if pair.status != 101:
         return _fail("server", "interop-refused", f"status {pair.status} to a valid opening request")
@@ -152,9 +165,16 @@ def judge_pair(
     if verdict is not None:
         return verdict
     if scenario.expect.protocol == "none" and not opens:
-        return PairVerdict(Outcome.PASS, "the server selected no subprotocol and the client failed the connection (allowed, §4.1)")
+        return PairVerdict(
+            Outcome.PASS,
+            "the server selected no subprotocol and the client failed the connection (allowed, §4.1)",
+        )
     if not opens:
-        return _fail("client", "interop-client-report", f"the client reported no open event (events: {[e.get('event') for e in events]})")
+        return _fail(
+            "client",
+            "interop-client-report",
+            f"the client reported no open event (events: {[e.get('event') for e in events]})",
+        )
     verdict = _messages(scenario, pair, events)
     if verdict is not None:
         return verdict
@@ -166,7 +186,9 @@ def judge_pair(
         return verdict
     if not finished:
         side: Side = "server" if pair.server.eof_t is None else "client"
-        return _fail(side, "interop-not-finished", f"the {side} did not close TCP within {scenario.timeout:g} s")
+        return _fail(
+            side, "interop-not-finished", f"the {side} did not close TCP within {scenario.timeout:g} s"
+        )
     note = " (permessage-deflate validated)" if pair.deflate else ""
     return PairVerdict(Outcome.PASS, f"{len(scenario.planned())} messages echoed, closed as planned{note}")
 
@@ -181,16 +203,26 @@ def _negotiation(
         )
         if not offered:
             return PairVerdict(Outcome.UNIMPLEMENTED, "the client did not offer permessage-deflate", "client")
-        return PairVerdict(Outcome.UNIMPLEMENTED, "the server declined the permessage-deflate offer", "server")
+        return PairVerdict(
+            Outcome.UNIMPLEMENTED, "the server declined the permessage-deflate offer", "server"
+        )
     expect = scenario.expect.protocol
     if expect == "first-supported":
         wanted = next((p for p in scenario.protocols if p in server_subprotocols), None)
         if pair.protocol != wanted:
-            return _fail("server", "interop-protocol-declared", f"selected {pair.protocol!r}, expected {wanted!r} of the offer {scenario.protocols}")
+            return _fail(
+                "server",
+                "interop-protocol-declared",
+                f"selected {pair.protocol!r}, expected {wanted!r} of the offer {scenario.protocols}",
+            )
     if opens:
         reported = opens[0].get("protocol") or ""
         if reported != (pair.protocol or ""):
-            return _fail("client", "interop-protocol-reported", f"reported {reported!r}, the server selected {pair.protocol or ''!r}")
+            return _fail(
+                "client",
+                "interop-protocol-reported",
+                f"reported {reported!r}, the server selected {pair.protocol or ''!r}",
+            )
     return None
 
 
@@ -200,8 +232,15 @@ def _messages(scenario: Scenario, pair: PairSeen, events: list[dict[str, Any]]) 
     echoed = [m.key for m in pair.server.messages]
     if scenario.close.by == "server" and sent and sent[-1][0] == 1 and len(sent) == len(planned) + 1:
         sent = sent[:-1]  # the close trigger (adapter-protocol §2.3)
-    if len(pair.client.messages) != pair.client.messages.count or len(pair.server.messages) != pair.server.messages.count:
-        return _fail("client", "interop-client-sent", f"{pair.client.messages.count} messages, more than any scenario plans")
+    if (
+        len(pair.client.messages) != pair.client.messages.count
+        or len(pair.server.messages) != pair.server.messages.count
+    ):
+        return _fail(
+            "client",
+            "interop-client-sent",
+            f"{pair.client.messages.count} messages, more than any scenario plans",
+        )
     if sent != planned:
         return _fail("client", "interop-client-sent", _first_difference(sent, planned))
     if echoed != planned:
@@ -217,9 +256,15 @@ def _ping(scenario: Scenario, pair: PairSeen) -> PairVerdict | None:
         return None
     payload = scenario.ping.payload.encode()
     if payload not in list(pair.client.pings):
-        return _fail("client", "interop-ping-sent", f"pings sent: {[p[:32] for p in pair.client.pings]}")
+        return _fail(
+            "client", "interop-ping-sent", f"pings sent: {[bytes(p[:32]) for p in pair.client.pings]}"
+        )
     if payload not in list(pair.server.pongs):
-        return _fail("server", "pong-payload", f"pongs sent: {[p[:32] for p in pair.server.pongs]}, ping {payload!r}")
+        return _fail(
+            "server",
+            "pong-payload",
+            f"pongs sent: {[bytes(p[:32]) for p in pair.server.pongs]}, ping {payload!r}",
+        )
     return None
 
 
@@ -247,9 +292,16 @@ def _close(scenario: Scenario, pair: PairSeen, events: list[dict[str, Any]]) -> 
     assert received is not None
     want_code = received.code if received.code is not None else 1005
     want_reason = received.reason.decode("utf-8", "replace")
-    got = (event.get("code"), event.get("wasClean"))
-    if got != (want_code, True):
-        return _fail("client", "api-close-reported", f"reported code {event.get('code')} wasClean {event.get('wasClean')}, the wire carried {want_code} in a clean closing handshake")
+    if (event.get("code"), event.get("wasClean")) != (want_code, True):
+        return _fail(
+            "client",
+            "api-close-reported",
+            f"reported code {event.get('code')} wasClean {event.get('wasClean')}, the wire carried {want_code} in a clean closing handshake",  # noqa: E501
+        )
     if plan.by == "server" and event.get("reason") != want_reason:
-        return _fail("client", "api-close-reported", f"reported reason {event.get('reason')!r}, the server's close carried {want_reason!r}")
+        return _fail(
+            "client",
+            "api-close-reported",
+            f"reported reason {event.get('reason')!r}, the server's close carried {want_reason!r}",
+        )
     return None
