@@ -52,7 +52,7 @@ def scenario(**extra: Any) -> Scenario:
 async def good_handler(ws: ServerConnection) -> None:
     async for message in ws:
         if isinstance(message, str) and message.startswith("wsconform:close "):
-            _, code, reason = (message.split(" ", 2) + [""])[:3]
+            _, code, reason = [*message.split(" ", 2), ""][:3]
             await ws.close(int(code), reason)
             return
         await ws.send(message)
@@ -84,7 +84,8 @@ async def good_client(url: str, sc: Scenario) -> list[dict[str, Any]]:
         else:
             await ws.close(sc.close.code, sc.close.reason)
     rcvd = ws.protocol.close_rcvd
-    events.append({"event": "close", "code": rcvd.code if rcvd else 1006, "reason": rcvd.reason if rcvd else "",
+    code, reason = (rcvd.code, rcvd.reason) if rcvd else (1006, "")
+    events.append({"event": "close", "code": code, "reason": reason,
                    "wasClean": rcvd is not None and ws.protocol.close_sent is not None})  # fmt: skip
     return events
 
