@@ -705,6 +705,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.scaffold import add_init_parser
 
     add_init_parser(sub)
+    from harness.interop.command import add_parser as add_interop_parser
+
+    add_interop_parser(sub)
     return parser
 
 

@@ -137,7 +137,10 @@ def load_file(path: Path, root: Path) -> list[Case]:
 
 
 def iter_case_files(root: Path) -> Iterator[Path]:
-    yield from sorted(p for p in root.rglob("*.yaml") if p.is_file() and "data" not in p.parts)
+    """Conformance case files; ``interop/`` holds interop scenarios (``harness.model.interop``), not cases."""
+    for p in sorted(root.rglob("*.yaml")):
+        if p.is_file() and "data" not in p.parts and p.parent.name != "interop":
+            yield p
 
 
 def load_all(root: Path) -> tuple[list[Case], list[CaseError]]:
