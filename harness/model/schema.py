@@ -117,12 +117,25 @@ class SendFrame(Chopping, _Step):
     mask_key: str | None = None
     length: Annotated[int, Field(ge=0)] | None = None
     length_bits: Literal[7, 16, 64] | None = None
+    # permessage-deflate (RFC 7692): the frame's payload is ``payload`` in this encoding (the peer's
+    # compressor: ``compress``; or a crafted form: stored, bfinal, corrupt-*, empty-*, far-N, ...,
+    # see harness.peer.compression.FORMS). RSV1 is whatever ``rsv`` says, so a case can also put
+    # DEFLATE data on a control frame or under RSV1 clear. A data frame with FIN is tracked as the
+    # message the payload inflates to.
+    deflate: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] | None = None
 
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
 class SendMessage(Chopping, _Step):
-    """One data message split into fragments: a count (equal parts) or explicit sizes."""
+    """One data message split into fragments: a count (equal parts) or explicit sizes.
+
+    ``compress`` (RFC 7692): ``true`` compresses the whole message with the session's compressor and
+    cuts the *compressed* payload into the fragments (Autobahn's autoFragmentSize); ``per-frame``
+    cuts the message first and sync-flushes each part into its own frame. RSV1 goes on the first
+    frame (plus ``rsv``); ``continuation_rsv`` sets RSV bits on the other frames (illegal, §6.1).
+    ``between`` are steps (control frames) written between every two fragments.
+    """
 
     kind: Literal["message"] = "message"
     opcode: Annotated[int, Field(ge=0, le=15)] = 1
@@ -131,6 +144,9 @@ class SendMessage(Chopping, _Step):
     fragment_size: Annotated[int, Field(ge=1)] | None = None
     rsv: Annotated[int, Field(ge=0, le=7)] = 0
     mask: bool | None = None
+    compress: bool | Literal["per-frame"] = False
+    continuation_rsv: Annotated[int, Field(ge=0, le=7)] = 0
+    between: list[Step] = []
 
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
@@ -320,7 +336,11 @@ class ResponseSpec(Chopping, _Step):
     ``first-offered``, null (no header) or a literal value; ``upgrade``/``connection`` null omit the
     header; ``raw`` replaces the whole response; ``delay`` (without ``chop``) waits that many seconds
     before answering. ``name_case`` writes every header name in lower or upper case (names are
-    case-insensitive, RFC 7230 §3.2: a client must accept any case).
+    case-insensitive, RFC 7230 §3.2: a client must accept any case). ``extensions`` is the literal
+    Sec-WebSocket-Extensions value, or ``accept`` (optionally ``accept; param; ...``): answer the
+    client's first valid permessage-deflate offer with what it makes mandatory (plus those params);
+    a permessage-deflate element in the response is the agreement the peer then compresses and
+    inflates under (RFC 7692).
     """
 
     kind: Literal["response"] = "response"
@@ -574,6 +594,7 @@ class CaseFileModel(_Strict):
 
 
 HandshakeSpec.model_rebuild()
+SendMessage.model_rebuild()
 STEP: TypeAdapter[Step] = TypeAdapter(Step)  # one step on its own (tests, tools)
 ResponseSpec.model_rebuild()
 Batch.model_rebuild()

@@ -16,7 +16,7 @@ from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeSpec
 from harness.observed import Observed, parse_close
-from harness.peer import context
+from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
@@ -143,6 +143,14 @@ async def run_client_case(
             obs.handshake_error = str(obs.handshake_violation)
             return obs, trace
         obs.handshake_ok = True
+        session = compression.session_from_response(
+            head.get_all("Sec-WebSocket-Extensions"),
+            request_head.get_all("Sec-WebSocket-Extensions"),
+            "client",
+            conn.parser.max_payload,
+        )
+        if session is not None:
+            conn.enable_deflate(session)
         conn.start(rest)
         conn.set_budget(timeout)
         await runner.run(steps)

@@ -47,11 +47,20 @@ from harness.model.schema import (
     fragment_sizes,
 )
 from harness.observed import parse_close
-from harness.peer import context
+from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
 from harness.peer.probe import probe_echo
 from harness.wire.frames import Frame, Opcode, build_frame, close_payload
+
+
+def _cut(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut into consecutive pieces of the given sizes."""
+    out, offset = [], 0
+    for size in sizes:
+        out.append(data[offset : offset + size])
+        offset += size
+    return out
 
 
 class ScriptRunner:
@@ -94,6 +103,7 @@ class ScriptRunner:
         mask_key: str | None = None,
         length: int | None = None,
         length_bits: int | None = None,
+        track: bool = True,
     ) -> bytes:
         masked = self._mask(mask)
         data = build_frame(
@@ -111,7 +121,8 @@ class ScriptRunner:
             "out",
             Frame(fin, rsv, opcode, masked, length if length is not None else len(payload), payload, header),
         )
-        self._track(opcode, payload, fin)
+        if track:
+            self._track(opcode, payload, fin)
         return data
 
     def _track(self, opcode: int, payload: bytes, fin: bool) -> None:
@@ -148,33 +159,70 @@ class ScriptRunner:
 
     @encode.register
     def _(self, step: SendFrame) -> bytes:
+        payload = self._bytes(step.payload)
+        data_message = step.opcode in (Opcode.TEXT, Opcode.BINARY) and step.fin
+        if step.deflate is not None:
+            if not compression.form_known(step.deflate):
+                raise ValueError(f"unknown deflate form {step.deflate!r}")
+            session = self.conn.deflate
+            crafted = compression.crafted(step.deflate, payload, session)
+            if session is not None and step.deflate not in ("compress", "plain"):
+                session.bypassed(crafted.message)
+            if data_message and step.rsv & 4 and step.length is None:
+                self._track_message(step.opcode, crafted.message)
+                data_message = False
+            payload = crafted.payload
         return self._frame(
             step.opcode,
-            self._bytes(step.payload),
+            payload,
             fin=step.fin,
             rsv=step.rsv,
             mask=step.mask,
             mask_key=step.mask_key,
             length=step.length,
             length_bits=step.length_bits,
+            track=step.deflate is None or data_message,
         )
+
+    def _track_message(self, opcode: int, message: bytes) -> None:
+        """Record a whole message as sent (the plaintext of a compressed one)."""
+        self._track(opcode, message, True)
+
+    def _compressed_parts(self, step: SendMessage, payload: bytes) -> list[bytes]:
+        """The frame payloads of a compressed message (``SendMessage.compress``)."""
+        session = self.conn.deflate
+        if session is None:  # RSV1 without an agreement: a target must fail it (§6, RFC 6455 §5.2)
+            compress = compression.unnegotiated_compressor().compress_parts
+        else:
+            compress = session.compress_parts
+        if step.compress == "per-frame":
+            return compress(_cut(payload, fragment_sizes(len(payload), step.fragments, step.fragment_size)))
+        whole = compress([payload])[0]
+        return _cut(whole, fragment_sizes(len(whole), step.fragments, step.fragment_size))
 
     @encode.register
     def _(self, step: SendMessage) -> bytes:
         payload = self._bytes(step.payload)
-        sizes = fragment_sizes(len(payload), step.fragments, step.fragment_size)
+        if step.compress:
+            parts = self._compressed_parts(step, payload)
+            self._track_message(step.opcode, payload)
+            first_rsv, rest_rsv, track = step.rsv | 4, step.continuation_rsv, False
+        else:
+            parts = _cut(payload, fragment_sizes(len(payload), step.fragments, step.fragment_size))
+            first_rsv, rest_rsv, track = step.rsv, step.continuation_rsv, True
         out = bytearray()
-        offset = 0
-        for i, size in enumerate(sizes):
-            last = i == len(sizes) - 1
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if i and step.between:
+                out += b"".join(self.encode(s) for s in step.between)
             out += self._frame(
                 step.opcode if i == 0 else 0,
-                payload[offset : offset + size],
+                part,
                 fin=last,
-                rsv=step.rsv if i == 0 else 0,
+                rsv=first_rsv if i == 0 else rest_rsv,
                 mask=step.mask,
+                track=track,
             )
-            offset += size
         return bytes(out)
 
     def _control(self, opcode: int, spec: Control) -> bytes:
