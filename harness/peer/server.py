@@ -252,6 +252,12 @@ async def serve_connection(
                 session = None
             if session is not None:
                 conn.enable_deflate(session)
+            elif model.requires.permessage_deflate:
+                offered = head_in.get_all("Sec-WebSocket-Extensions")
+                obs.deflate_declined = (
+                    f"no permessage-deflate agreement: the client offered {offered!r}, "
+                    f"the response has {head.get_all('Sec-WebSocket-Extensions')!r}"
+                )
         conn.start()
         conn.set_budget(timeout)
         await conn.write(
@@ -259,7 +265,8 @@ async def serve_connection(
             chop=response.chop if response else None,
             delay=response.delay if response else 0.0,  # e.g. to let a client abort before the handshake
         )
-        await runner.run(steps)
+        if obs.deflate_declined is None:
+            await runner.run(steps)
         await finish(conn, model.expect)
     finally:
         await conn.close_tcp(half_close=True)
