@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.observed import close_code_valid
+from harness.peer.compression import accept_offer
+from harness.wire import deflate, extensions
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control
 from harness.wire.utf8 import Utf8Validator
@@ -53,6 +55,13 @@ DEFECTS = {
     "close-normally-on-error": "fails the connection with close 1000 instead of an error code (§7.1.7)",
     "refuse-big-and-reset": "refuses a message over 1 MiB with close 1009, then resets TCP unread",
     "exit-on-handshake": "the process exits (status 3) when it receives an opening request",
+    # permessage-deflate (with --deflate, which every deflate-* defect implies)
+    "deflate-rsv1-continuation": "accepts RSV1 on continuation frames (RFC 7692 §6.1)",
+    "deflate-rsv1-control": "accepts RSV1 on control frames (RFC 7692 §6.1)",
+    "deflate-keep-context": "keeps its context although server_no_context_takeover was agreed (§7.1.1.1)",
+    "deflate-wide-window": "compresses with a 32 KiB window whatever server_max_window_bits says (§7.1.2.1)",
+    "deflate-control-breaks-message": "a control frame between compressed fragments drops the message (§6.1)",
+    "deflate-inflate-unnegotiated": "inflates RSV1 messages although nothing was negotiated (RFC 6455 §5.2)",
 }
 RESET_LIMIT = 1 << 20
 
@@ -123,9 +132,33 @@ class LoadDefect:
             self.task.cancel()
 
 
+class _Deflate:
+    """The server's permessage-deflate codecs (the harness's own, correct unless a defect says)."""
+
+    def __init__(self, params: deflate.DeflateParams, defect: str | None) -> None:
+        ours = params.sent_by("server")
+        self.compressor = deflate.Compressor(
+            ours,
+            window_bits=15 if defect == "deflate-wide-window" else None,
+            context_takeover=True if defect == "deflate-keep-context" else None,
+        )
+        self.decompressor = deflate.Decompressor(params.sent_by("client"), max_output=MAX_MESSAGE)
+
+    def inflate(self, payload: bytes) -> bytes | None:
+        try:
+            return self.decompressor.inflate(payload).data
+        except deflate.DeflateError:
+            return None
+
+    def echo(self, opcode: int, message: bytes) -> bytes:
+        return build_frame(opcode, self.compressor.compress(message), rsv=4)
+
+
 class Server:
-    def __init__(self, defect: str | None) -> None:
+    def __init__(self, defect: str | None, deflate_on: bool = False) -> None:
         self.defect = defect
+        self.deflate_on = deflate_on or (defect or "").startswith("deflate-")
+        self._agreed: deflate.DeflateParams | None = None  # set by _handshake, read right after it
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -142,7 +175,13 @@ class Server:
         if not self._handshake(hs.parse_head(head), writer):
             await writer.drain()
             return
-        parser = FrameParser(expect_masked=self.defect != "accept-unmasked")
+        agreed, self._agreed = self._agreed, None
+        lenient = self.defect == "deflate-inflate-unnegotiated"
+        parser = FrameParser(
+            expect_masked=self.defect != "accept-unmasked", rsv_allowed=4 if agreed or lenient else 0
+        )
+        pmd = _Deflate(agreed or deflate.DeflateParams(), self.defect) if agreed or lenient else None
+        compressed = False
         message: bytearray | None = None
         opcode = 0
         utf8: Utf8Validator | None = None
@@ -190,6 +229,14 @@ class Server:
                         "length-msb-set",
                     }:
                         return await fail(1002)
+                    if pmd is not None and frame.rsv & 4:
+                        if is_control(frame.opcode) and d != "deflate-rsv1-control":
+                            return await fail(1002)
+                        if frame.opcode == Opcode.CONTINUATION and d != "deflate-rsv1-continuation":
+                            return await fail(1002)
+                    breaks = d == "deflate-control-breaks-message"
+                    if breaks and is_control(frame.opcode) and message is not None and compressed:
+                        message = None
                     if frame.opcode == Opcode.PING:
                         if d != "no-pong":
                             send(Opcode.PONG, b"" if d == "wrong-pong" else frame.payload)
@@ -208,8 +255,21 @@ class Server:
                             if message is not None:
                                 return await fail(1002)
                             message, opcode = bytearray(), frame.opcode
+                            compressed = pmd is not None and bool(frame.rsv & 4)
                             utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
                         message += frame.payload
+                        if compressed:
+                            if not frame.fin:
+                                continue
+                            assert pmd is not None
+                            plain = pmd.inflate(bytes(message))
+                            message = None
+                            if plain is None:
+                                return await fail(1007)
+                            if utf8 is not None and not utf8.feed(plain, final=True):
+                                return await fail(1007)
+                            writer.write(pmd.echo(opcode, plain))
+                            continue
                         if len(message) > MAX_MESSAGE:
                             return await fail(1009)
                         if (
@@ -284,6 +344,11 @@ class Server:
         offers = request.get_all("Sec-WebSocket-Extensions")
         if d == "echo-extensions" and offers:
             lines.append(f"Sec-WebSocket-Extensions: {offers[0]}")
+        elif self.deflate_on and offers:
+            answer = accept_offer(offers)
+            if answer is not None:
+                lines.append(f"Sec-WebSocket-Extensions: {answer}")
+                self._agreed = deflate.DeflateParams.from_response(extensions.parse([answer])[0])
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         return True
 
@@ -314,8 +379,9 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--defect", choices=sorted(DEFECTS))
+    ap.add_argument("--deflate", action="store_true", help="accept permessage-deflate offers")
     args = ap.parse_args()
-    server = await asyncio.start_server(Server(args.defect).handle, "127.0.0.1", args.port)
+    server = await asyncio.start_server(Server(args.defect, args.deflate).handle, "127.0.0.1", args.port)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
