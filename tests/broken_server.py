@@ -62,6 +62,7 @@ DEFECTS = {
     "deflate-wide-window": "compresses with a 32 KiB window whatever server_max_window_bits says (§7.1.2.1)",
     "deflate-control-breaks-message": "a control frame between compressed fragments drops the message (§6.1)",
     "deflate-inflate-unnegotiated": "inflates RSV1 messages although nothing was negotiated (RFC 6455 §5.2)",
+    "deflate-limit-on-compressed": "checks its 64 MiB limit on the compressed size, not the inflated (§8.1)",
 }
 RESET_LIMIT = 1 << 20
 
@@ -142,13 +143,15 @@ class _Deflate:
             window_bits=15 if defect == "deflate-wide-window" else None,
             context_takeover=True if defect == "deflate-keep-context" else None,
         )
-        self.decompressor = deflate.Decompressor(params.sent_by("client"), max_output=MAX_MESSAGE)
+        bound = 4 * 1024 * MAX_MESSAGE if defect == "deflate-limit-on-compressed" else MAX_MESSAGE
+        self.decompressor = deflate.Decompressor(params.sent_by("client"), max_output=bound)
 
-    def inflate(self, payload: bytes) -> bytes | None:
+    def inflate(self, payload: bytes) -> bytes | int:
+        """The message, or the close code that refuses it (1009 too big, 1007 not DEFLATE)."""
         try:
             return self.decompressor.inflate(payload).data
-        except deflate.DeflateError:
-            return None
+        except deflate.DeflateError as exc:
+            return 1009 if exc.rule == deflate.TOO_LARGE else 1007
 
     def echo(self, opcode: int, message: bytes) -> bytes:
         return build_frame(opcode, self.compressor.compress(message), rsv=4)
@@ -264,8 +267,8 @@ class Server:
                             assert pmd is not None
                             plain = pmd.inflate(bytes(message))
                             message = None
-                            if plain is None:
-                                return await fail(1007)
+                            if isinstance(plain, int):
+                                return await fail(plain)
                             if utf8 is not None and not utf8.feed(plain, final=True):
                                 return await fail(1007)
                             writer.write(pmd.echo(opcode, plain))

@@ -24,12 +24,20 @@ ROWS = [
     ("deflate-wide-window", "pmd-server-window-9", Outcome.FAIL, "deflate-window-exceeded"),
     ("deflate-control-breaks-message", "pmd-control-between-ping", Outcome.FAIL, "missing text of 4000"),
     ("deflate-inflate-unnegotiated", "pmd-rsv1-not-negotiated", Outcome.FAIL, "rsv-without-extension"),
+    ("deflate-limit-on-compressed", "pmd-inflated-over-limit", Outcome.FAIL, "expected 0 message(s) back"),
 ]
+MAX_MESSAGE = 64 * 1024 * 1024  # tests/broken_server.py's limit, declared as its policy
 
 
 def deflate_session(tmp_path: Path, defect: str | None) -> TargetSession:
     cmd = f"{sys.executable} {BROKEN} --port {{port}} --deflate" + (f" --defect {defect}" if defect else "")
-    adhoc = AdhocTarget("cmd", cmd, name=f"broken-{defect or 'deflate'}", permessage_deflate=True)
+    adhoc = AdhocTarget(
+        "cmd",
+        cmd,
+        name=f"broken-{defect or 'deflate'}",
+        permessage_deflate=True,
+        max_message_size=MAX_MESSAGE,
+    )
     return open_session(adhoc=adhoc, targets_root=ROOT / "targets", log_dir=tmp_path / "logs")
 
 

@@ -147,6 +147,9 @@ class SendMessage(Chopping, _Step):
     compress: bool | Literal["per-frame"] = False
     continuation_rsv: Annotated[int, Field(ge=0, le=7)] = 0
     between: list[Step] = []
+    # The payload repeated and cut to this size: bytes, or ``max_message_size[+-N]`` (the target's
+    # declared policy, like ``flood.size``), for a compressed message just over the declared limit.
+    size: Annotated[int, Field(ge=0)] | str | None = None
 
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 

@@ -14,6 +14,9 @@ their names are the case language's ``deflate:`` values.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -205,3 +208,35 @@ def form_known(form: str) -> bool:
     if form.startswith("far-"):
         return form.removeprefix("far-") in {str(n) for n in range(8, 15)}
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class Bomb:
+    """A high-ratio compressed message: ``payload`` inflates to ``length`` zero bytes (``sha256``)."""
+
+    payload: bytes
+    length: int
+    sha256: str
+
+
+BOMB_CHUNK = 1 << 20
+
+
+@functools.lru_cache(maxsize=2)
+def bomb(mib: int) -> Bomb:
+    """``mib`` MiB of zeros compressed (about 1000:1), built a MiB at a time: the harness never
+    holds the inflated message, only the compressed one and its digest. A fresh stream with a 32 KiB
+    window: legal under any agreement whose sender window is 15 bits; with a smaller one the
+    receiver sees a too-far reference, which is also a reason to refuse (cases offer the default)."""
+    if not 1 <= mib <= 4096:
+        raise ValueError("bomb size must be 1..4096 MiB")
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    digest = hashlib.sha256()
+    chunk = bytes(BOMB_CHUNK)
+    parts = []
+    for _ in range(mib):
+        parts.append(z.compress(chunk))
+        digest.update(chunk)
+    parts.append(z.flush(zlib.Z_SYNC_FLUSH))
+    data = b"".join(parts)
+    return Bomb(data[:-4], mib * BOMB_CHUNK, digest.hexdigest())

@@ -72,6 +72,7 @@ class ScriptRunner:
         self._open_message: tuple[int, hashlib._Hash, int] | None = None
         self.checkpoint_seen = False
         self._payloads: dict[int, bytes] = {}
+        self._sized_cache: dict[tuple[int, int], bytes] = {}
         self.context = context.current() or context.CaseContext()
         self.context.attach(conn)
         self._probes: list[asyncio.Task[str | None]] = []
@@ -161,6 +162,12 @@ class ScriptRunner:
     def _(self, step: SendFrame) -> bytes:
         payload = self._bytes(step.payload)
         data_message = step.opcode in (Opcode.TEXT, Opcode.BINARY) and step.fin
+        if step.deflate is not None and step.deflate.startswith("bomb-"):
+            bomb = compression.bomb(int(step.deflate.removeprefix("bomb-")))
+            if self.conn.deflate is not None:
+                self.conn.deflate.bypassed(bytes(32768))
+            self._track_digest(step.opcode, bomb.length, bomb.sha256)
+            return self._frame(step.opcode, bomb.payload, fin=True, rsv=step.rsv, mask=step.mask, track=False)
         if step.deflate is not None:
             if not compression.form_known(step.deflate):
                 raise ValueError(f"unknown deflate form {step.deflate!r}")
@@ -184,6 +191,13 @@ class ScriptRunner:
             track=step.deflate is None or data_message,
         )
 
+    def _track_digest(self, opcode: int, length: int, digest: str) -> None:
+        """Record a message known by its length and digest only (a bomb is never held whole)."""
+        obs = self.conn.obs
+        if obs.close_sent is None:
+            self.conn.payload_written += length
+            obs.sent_messages.append((opcode, length, digest))
+
     def _track_message(self, opcode: int, message: bytes) -> None:
         """Record a whole message as sent (the plaintext of a compressed one)."""
         self._track(opcode, message, True)
@@ -200,9 +214,21 @@ class ScriptRunner:
         whole = compress([payload])[0]
         return _cut(whole, fragment_sizes(len(whole), step.fragments, step.fragment_size))
 
+    def _sized(self, payload: bytes, size: int | str | None) -> bytes:
+        if size is None:
+            return payload
+        n = self.context.policy_size(size)
+        if not payload:
+            raise ValueError("size needs a non-empty payload pattern")
+        key = (id(payload), n)
+        cached = self._sized_cache.get(key)
+        if cached is None:
+            cached = self._sized_cache[key] = (payload * (n // len(payload) + 1))[:n]
+        return cached
+
     @encode.register
     def _(self, step: SendMessage) -> bytes:
-        payload = self._bytes(step.payload)
+        payload = self._sized(self._bytes(step.payload), step.size)
         if step.compress:
             parts = self._compressed_parts(step, payload)
             self._track_message(step.opcode, payload)
