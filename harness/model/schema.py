@@ -154,6 +154,27 @@ class SendMessage(Chopping, _Step):
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
+class Series(_Step):
+    """Autobahn 12.x/13.x traffic: ``count`` messages, one in flight, each echo awaited before the next.
+
+    Message ``k`` is the next ``size`` units of ``file`` (under the data folder) read cyclically from
+    its start: octets for binary (opcode 2), Unicode code points for text (opcode 1, the slice
+    re-encoded as UTF-8). With ``compress`` each message is compressed whole and the compressed
+    payload cut into frames of ``fragment_size`` octets (0: one frame), Autobahn's autoFragmentSize.
+    A file that is not present makes the case UNIMPLEMENTED (third-party test data is not shipped).
+    """
+
+    kind: Literal["series"] = "series"
+    file: str
+    size: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=1)]
+    opcode: Annotated[int, Field(ge=1, le=2)] = 1
+    fragment_size: Annotated[int, Field(ge=0)] = 0
+    compress: bool = True
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
 class Control(Chopping, _Step):
     payload: Payload = ""
     fin: bool = True
@@ -363,7 +384,7 @@ class ResponseSpec(Chopping, _Step):
 
 STEP_TYPES: tuple[type[_Step], ...] = (
     HandshakeSpec, ResponseSpec, SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Sleep,
-    WaitSpec, Batch, Repeat, Disconnect, FloodSpec, PauseReading, ResumeReading, ProbeSpec,
+    WaitSpec, Batch, Repeat, Disconnect, FloodSpec, PauseReading, ResumeReading, ProbeSpec, Series,
 )  # fmt: skip
 STEP_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in STEP_TYPES)
 WRITING_STEPS = (SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Batch, Repeat)
@@ -402,7 +423,7 @@ Step = Annotated[
     Annotated[
         HandshakeSpec | ResponseSpec | SendFrame | SendMessage | WriteRaw | Ping | Pong | CloseSpec
         | Sleep | WaitSpec | Batch | Repeat | Disconnect | FloodSpec | PauseReading | ResumeReading
-        | ProbeSpec,
+        | ProbeSpec | Series,
         Field(discriminator="kind"),
     ],
     BeforeValidator(_tag_step),

@@ -153,7 +153,7 @@ async def run_client_case(
             conn.enable_deflate(session)
         elif model.requires.permessage_deflate and hs_spec is not None and hs_spec.extensions:
             offer = ", ".join(hs_spec.extensions)
-            obs.deflate_declined = f"the server declined the offer {offer!r} (RFC 7692 §7 allows it)"
+            obs.unimplemented = f"the server declined the offer {offer!r} (RFC 7692 §7 allows it)"
             return obs, trace
         conn.start(rest)
         conn.set_budget(timeout)

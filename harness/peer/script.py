@@ -40,6 +40,7 @@ from harness.model.schema import (
     ResumeReading,
     SendFrame,
     SendMessage,
+    Series,
     Sleep,
     Step,
     WaitSpec,
@@ -61,6 +62,16 @@ def _cut(data: bytes, sizes: list[int]) -> list[bytes]:
         out.append(data[offset : offset + size])
         offset += size
     return out
+
+
+def _cyclic(units: bytes | str, start: int, size: int) -> bytes:
+    """``size`` units from ``start``, wrapping to the beginning (Autobahn 12.x/13.x messages)."""
+    if isinstance(units, str):
+        end = start + size
+        text = units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
+        return text.encode("utf-8")
+    end = start + size
+    return units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
 
 
 class ScriptRunner:
@@ -228,7 +239,9 @@ class ScriptRunner:
 
     @encode.register
     def _(self, step: SendMessage) -> bytes:
-        payload = self._sized(self._bytes(step.payload), step.size)
+        return self._message(step, self._sized(self._bytes(step.payload), step.size))
+
+    def _message(self, step: SendMessage, payload: bytes) -> bytes:
         if step.compress:
             parts = self._compressed_parts(step, payload)
             self._track_message(step.opcode, payload)
@@ -353,6 +366,44 @@ class ScriptRunner:
     @play.register
     async def _(self, step: ProbeSpec) -> bool:
         self._probes.append(asyncio.ensure_future(self._probe(step)))
+        return True
+
+    @play.register
+    async def _(self, step: Series) -> bool:
+        path = self.data_dir / step.file
+        if not path.is_file():
+            self.conn.obs.unimplemented = (
+                f"test data {step.file} is not present in {self.data_dir} (third-party data; "
+                "scripts/autobahn-testdata copies it from an autobahn-testsuite checkout)"
+            )
+            return False
+        obs = self.conn.obs
+        raw = path.read_bytes()
+        units: bytes | str = raw.decode("utf-8") if step.opcode == Opcode.TEXT else raw
+        n = len(units)
+        shape = SendMessage.model_construct(
+            opcode=step.opcode,
+            compress=step.compress,
+            fragments=1,
+            fragment_size=step.fragment_size or None,
+            rsv=0,
+            mask=None,
+            continuation_rsv=0,
+            between=[],
+        )
+        pointer = 0
+        for _ in range(step.count):
+            message = _cyclic(units, pointer, step.size)
+            pointer = (pointer + step.size) % n
+            if not await self.conn.write(self._message(shape, message), timeout=self.timeout):
+                return False
+            want = len(obs.sent_messages)
+            reached = await self.conn.wait_until(
+                lambda: obs.target_ended or len(obs.messages) >= want,  # noqa: B023 (awaited here)
+                self.conn.remaining(),
+            )
+            if not reached or obs.target_ended:
+                return False
         return True
 
     @play.register

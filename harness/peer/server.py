@@ -254,7 +254,7 @@ async def serve_connection(
                 conn.enable_deflate(session)
             elif model.requires.permessage_deflate:
                 offered = head_in.get_all("Sec-WebSocket-Extensions")
-                obs.deflate_declined = (
+                obs.unimplemented = (
                     f"no permessage-deflate agreement: the client offered {offered!r}, "
                     f"the response has {head.get_all('Sec-WebSocket-Extensions')!r}"
                 )
@@ -265,7 +265,7 @@ async def serve_connection(
             chop=response.chop if response else None,
             delay=response.delay if response else 0.0,  # e.g. to let a client abort before the handshake
         )
-        if obs.deflate_declined is None:
+        if obs.unimplemented is None:
             await runner.run(steps)
         await finish(conn, model.expect)
     finally:
