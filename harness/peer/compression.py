@@ -184,7 +184,11 @@ def crafted(form: str, message: bytes, session: DeflateSession | None) -> Crafte
         previous = session.sent_history if session is not None else b""
         if len(previous) < 3:
             raise ValueError("context-reference needs an earlier compressed message of at least 3 bytes")
-        return deflate.context_reference_message(previous)
+        ref = deflate.context_reference_message(previous)
+        if session is not None and session.ours.no_context_takeover:
+            # The agreement forbids the reference (§7.1.1): the same message, self-contained.
+            return Crafted(deflate.stored_message(ref.message), ref.message)
+        return ref
     if form.startswith("corrupt-"):
         return Crafted(deflate.corrupt_message(form.removeprefix("corrupt-")), b"")  # type: ignore[arg-type]
     if form.startswith("empty-"):
