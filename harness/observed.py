@@ -197,6 +197,10 @@ class Observed:
     sent_after_close: int = 0  # frames the peer wrote after its own close frame (§5.5.1 violation)
     oversized_frame: int | None = None  # a frame declared beyond what the parser buffers; TCP dropped
     frame_cap: int | None = None
+    # Why the case could not be played although nothing was wrong: a case that needs permessage-deflate
+    # whose offer the server declined, or whose client target offered none (legal, RFC 7692 §7), or
+    # test data that is not present (a `series` file). The verdict is UNIMPLEMENTED, not FAIL.
+    unimplemented: str | None = None
     notes: list[str] = field(default_factory=list)
     # Response time (trace clock, s): the peer's handshake message fully written (None when the
     # target answered, or dropped, before the peer could finish writing it), and the target's first

@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.observed import close_code_valid
+from harness.peer.compression import accept_offer
+from harness.wire import deflate, extensions
 from harness.wire import handshake as hs
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload, is_control
 from harness.wire.utf8 import Utf8Validator
@@ -56,6 +58,14 @@ DEFECTS = {
     "refuse-big-and-reset": "refuses a message over 1 MiB with close 1009, then resets TCP unread",
     "exit-on-handshake": "the process exits (status 3) when it receives an opening request",
     **ROBUSTNESS_DEFECTS,
+    # permessage-deflate (with --deflate, which every deflate-* defect implies)
+    "deflate-rsv1-continuation": "accepts RSV1 on continuation frames (RFC 7692 §6.1)",
+    "deflate-rsv1-control": "accepts RSV1 on control frames (RFC 7692 §6.1)",
+    "deflate-keep-context": "keeps its context although server_no_context_takeover was agreed (§7.1.1.1)",
+    "deflate-wide-window": "compresses with a 32 KiB window whatever server_max_window_bits says (§7.1.2.1)",
+    "deflate-control-breaks-message": "a control frame between compressed fragments drops the message (§6.1)",
+    "deflate-inflate-unnegotiated": "inflates RSV1 messages although nothing was negotiated (RFC 6455 §5.2)",
+    "deflate-limit-on-compressed": "checks its 64 MiB limit on the compressed size, not the inflated (§8.1)",
 }
 RESET_LIMIT = 1 << 20
 
@@ -126,11 +136,43 @@ class LoadDefect:
             self.task.cancel()
 
 
+class _Deflate:
+    """The server's permessage-deflate codecs (the harness's own, correct unless a defect says)."""
+
+    def __init__(self, params: deflate.DeflateParams, defect: str | None) -> None:
+        ours = params.sent_by("server")
+        self.compressor = deflate.Compressor(
+            ours,
+            window_bits=15 if defect == "deflate-wide-window" else None,
+            context_takeover=True if defect == "deflate-keep-context" else None,
+        )
+        bound = 4 * 1024 * MAX_MESSAGE if defect == "deflate-limit-on-compressed" else MAX_MESSAGE
+        self.decompressor = deflate.Decompressor(params.sent_by("client"), max_output=bound)
+
+    def inflate(self, payload: bytes) -> bytes | int:
+        """The message, or the close code that refuses it (1009 too big, 1007 not DEFLATE)."""
+        try:
+            return self.decompressor.inflate(payload).data
+        except deflate.DeflateError as exc:
+            return 1009 if exc.rule == deflate.TOO_LARGE else 1007
+
+    def echo(self, opcode: int, message: bytes) -> bytes:
+        return build_frame(opcode, self.compressor.compress(message), rsv=4)
+
+
 class Server:
-    def __init__(self, defect: str | None, max_message: int = MAX_MESSAGE, max_fields: int = 1000) -> None:
+    def __init__(
+        self,
+        defect: str | None,
+        max_message: int = MAX_MESSAGE,
+        max_fields: int = 1000,
+        deflate_on: bool = False,
+    ) -> None:
         self.defect = defect
         self.max_message = max_message
         self.max_fields = max_fields
+        self.deflate_on = deflate_on or (defect or "").startswith("deflate-")
+        self._agreed: deflate.DeflateParams | None = None  # set by _handshake, read right after it
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -149,7 +191,13 @@ class Server:
         if not self._handshake(hs.parse_head(head), writer):
             await writer.drain()
             return
-        parser = FrameParser(expect_masked=self.defect != "accept-unmasked")
+        agreed, self._agreed = self._agreed, None
+        lenient = self.defect == "deflate-inflate-unnegotiated"
+        parser = FrameParser(
+            expect_masked=self.defect != "accept-unmasked", rsv_allowed=4 if agreed or lenient else 0
+        )
+        pmd = _Deflate(agreed or deflate.DeflateParams(), self.defect) if agreed or lenient else None
+        compressed = False
         message: bytearray | None = None
         opcode = 0
         utf8: Utf8Validator | None = None
@@ -198,6 +246,14 @@ class Server:
                         "length-msb-set",
                     }:
                         return await fail(1002)
+                    if pmd is not None and frame.rsv & 4:
+                        if is_control(frame.opcode) and d != "deflate-rsv1-control":
+                            return await fail(1002)
+                        if frame.opcode == Opcode.CONTINUATION and d != "deflate-rsv1-continuation":
+                            return await fail(1002)
+                    breaks = d == "deflate-control-breaks-message"
+                    if breaks and is_control(frame.opcode) and message is not None and compressed:
+                        message = None
                     if frame.opcode == Opcode.PING:
                         if d != "no-pong":
                             send(Opcode.PONG, b"" if d == "wrong-pong" else frame.payload)
@@ -216,9 +272,22 @@ class Server:
                             if message is not None:
                                 return await fail(1002)
                             message, opcode = bytearray(), frame.opcode
+                            compressed = pmd is not None and bool(frame.rsv & 4)
                             utf8 = Utf8Validator() if opcode == Opcode.TEXT and d != "no-utf8-check" else None
                         message += frame.payload
                         fragments.add(frame.payload)
+                        if compressed:
+                            if not frame.fin:
+                                continue
+                            assert pmd is not None
+                            plain = pmd.inflate(bytes(message))
+                            message = None
+                            if isinstance(plain, int):
+                                return await fail(plain)
+                            if utf8 is not None and not utf8.feed(plain, final=True):
+                                return await fail(1007)
+                            writer.write(pmd.echo(opcode, plain))
+                            continue
                         if len(message) > self.max_message:
                             return await fail(1009)
                         if (
@@ -298,10 +367,16 @@ class Server:
         offers = request.get_all("Sec-WebSocket-Extensions")
         if d == "echo-extensions" and offers:
             lines.append(f"Sec-WebSocket-Extensions: {offers[0]}")
-        names = [e.split(";")[0].strip() for v in offers for e in v.split(",")]
-        known = [n for n in dict.fromkeys(names) if n and registry_has([], n, d)]
-        if known:  # no extension is registered: only the object-registry defect finds one
-            lines.append(f"Sec-WebSocket-Extensions: {', '.join(known)}")
+        elif self.deflate_on and offers:
+            answer = accept_offer(offers)
+            if answer is not None:
+                lines.append(f"Sec-WebSocket-Extensions: {answer}")
+                self._agreed = deflate.DeflateParams.from_response(extensions.parse([answer])[0])
+        else:
+            names = [e.split(";")[0].strip() for v in offers for e in v.split(",")]
+            known = [n for n in dict.fromkeys(names) if n and registry_has([], n, d)]
+            if known:  # no extension is registered: only the object-registry defect finds one
+                lines.append(f"Sec-WebSocket-Extensions: {', '.join(known)}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         return True
 
@@ -334,9 +409,10 @@ async def main() -> None:
     ap.add_argument("--defect", choices=sorted(DEFECTS))
     ap.add_argument("--max-size", type=int, default=MAX_MESSAGE, help="close 1009 beyond")
     ap.add_argument("--max-fields", type=int, default=1000, help="crash-above-n-fields: the N")
+    ap.add_argument("--deflate", action="store_true", help="accept permessage-deflate offers")
     args = ap.parse_args()
     server = await asyncio.start_server(
-        Server(args.defect, args.max_size, args.max_fields).handle, "127.0.0.1", args.port
+        Server(args.defect, args.max_size, args.max_fields, args.deflate).handle, "127.0.0.1", args.port
     )
     print("ready", flush=True)
     async with server:

@@ -14,6 +14,7 @@ from harness.engine import run_case
 from harness.model.loader import Case
 from harness.outcome import Outcome
 from tests.conftest import CASES, broken_session, by_autobahn
+from tests.test_broken_deflate import ROWS as DEFLATE_ROWS
 
 # defect, the case that must catch it (Autobahn id or case id), outcome, words the reason must contain
 ROWS = [
@@ -89,4 +90,5 @@ def test_defect_is_caught(
 def test_every_family_is_proven_able_to_fail(repo_cases: dict[str, Case]) -> None:
     families = {c.family for c in repo_cases.values() if c.model.role in ("server", "both")}
     proven = {lookup(repo_cases, ab).family for _, ab, _, _ in ROWS}
+    proven |= {repo_cases[case_id].family for _, case_id, _, _ in DEFLATE_ROWS}  # tests/test_broken_deflate
     assert proven == families, f"families without a broken-server test: {sorted(families - proven)}"

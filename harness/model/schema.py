@@ -132,12 +132,25 @@ class SendFrame(Chopping, _Step):
     mask_key: str | None = None
     length: Annotated[int, Field(ge=0)] | None = None
     length_bits: Literal[7, 16, 64] | None = None
+    # permessage-deflate (RFC 7692): the frame's payload is ``payload`` in this encoding (the peer's
+    # compressor: ``compress``; or a crafted form: stored, bfinal, corrupt-*, empty-*, far-N, ...,
+    # see harness.peer.compression.FORMS). RSV1 is whatever ``rsv`` says, so a case can also put
+    # DEFLATE data on a control frame or under RSV1 clear. A data frame with FIN is tracked as the
+    # message the payload inflates to.
+    deflate: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] | None = None
 
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
 
 class SendMessage(Chopping, _Step):
-    """One data message split into fragments: a count (equal parts) or explicit sizes."""
+    """One data message split into fragments: a count (equal parts) or explicit sizes.
+
+    ``compress`` (RFC 7692): ``true`` compresses the whole message with the session's compressor and
+    cuts the *compressed* payload into the fragments (Autobahn's autoFragmentSize); ``per-frame``
+    cuts the message first and sync-flushes each part into its own frame. RSV1 goes on the first
+    frame (plus ``rsv``); ``continuation_rsv`` sets RSV bits on the other frames (illegal, §6.1).
+    ``between`` are steps (control frames) written between every two fragments.
+    """
 
     kind: Literal["message"] = "message"
     opcode: Annotated[int, Field(ge=0, le=15)] = 1
@@ -146,6 +159,33 @@ class SendMessage(Chopping, _Step):
     fragment_size: Annotated[int, Field(ge=1)] | None = None
     rsv: Annotated[int, Field(ge=0, le=7)] = 0
     mask: bool | None = None
+    compress: bool | Literal["per-frame"] = False
+    continuation_rsv: Annotated[int, Field(ge=0, le=7)] = 0
+    between: list[Step] = []
+    # The payload repeated and cut to this size: bytes, or ``max_message_size[+-N]`` (the target's
+    # declared policy, like ``flood.size``), for a compressed message just over the declared limit.
+    size: Annotated[int, Field(ge=0)] | str | None = None
+
+    _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
+
+
+class Series(_Step):
+    """Autobahn 12.x/13.x traffic: ``count`` messages, one in flight, each echo awaited before the next.
+
+    Message ``k`` is the next ``size`` units of ``file`` (under the data folder) read cyclically from
+    its start: octets for binary (opcode 2), Unicode code points for text (opcode 1, the slice
+    re-encoded as UTF-8). With ``compress`` each message is compressed whole and the compressed
+    payload cut into frames of ``fragment_size`` octets (0: one frame), Autobahn's autoFragmentSize.
+    A file that is not present makes the case UNIMPLEMENTED (third-party test data is not shipped).
+    """
+
+    kind: Literal["series"] = "series"
+    file: str
+    size: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=1)]
+    opcode: Annotated[int, Field(ge=1, le=2)] = 1
+    fragment_size: Annotated[int, Field(ge=0)] = 0
+    compress: bool = True
 
     _normalise_opcode = field_validator("opcode", mode="before")(_opcode)
 
@@ -389,7 +429,11 @@ class ResponseSpec(Chopping, _Step):
     ``first-offered``, null (no header) or a literal value; ``upgrade``/``connection`` null omit the
     header; ``raw`` replaces the whole response; ``delay`` (without ``chop``) waits that many seconds
     before answering. ``name_case`` writes every header name in lower or upper case (names are
-    case-insensitive, RFC 7230 §3.2: a client must accept any case).
+    case-insensitive, RFC 7230 §3.2: a client must accept any case). ``extensions`` is the literal
+    Sec-WebSocket-Extensions value, or ``accept`` (optionally ``accept; param; ...``): answer the
+    client's first valid permessage-deflate offer with what it makes mandatory (plus those params);
+    a permessage-deflate element in the response is the agreement the peer then compresses and
+    inflates under (RFC 7692).
     """
 
     kind: Literal["response"] = "response"
@@ -410,7 +454,7 @@ class ResponseSpec(Chopping, _Step):
 
 STEP_TYPES: tuple[type[_Step], ...] = (
     HandshakeSpec, ResponseSpec, SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Sleep,
-    WaitSpec, Batch, Repeat, Disconnect, FloodSpec, PauseReading, ResumeReading, ProbeSpec,
+    WaitSpec, Batch, Repeat, Disconnect, FloodSpec, PauseReading, ResumeReading, ProbeSpec, Series,
 )  # fmt: skip
 STEP_KINDS: tuple[str, ...] = tuple(t.model_fields["kind"].default for t in STEP_TYPES)
 WRITING_STEPS = (SendFrame, SendMessage, WriteRaw, Ping, Pong, CloseSpec, Batch, Repeat)
@@ -449,7 +493,7 @@ Step = Annotated[
     Annotated[
         HandshakeSpec | ResponseSpec | SendFrame | SendMessage | WriteRaw | Ping | Pong | CloseSpec
         | Sleep | WaitSpec | Batch | Repeat | Disconnect | FloodSpec | PauseReading | ResumeReading
-        | ProbeSpec,
+        | ProbeSpec | Series,
         Field(discriminator="kind"),
     ],
     BeforeValidator(_tag_step),
@@ -669,6 +713,7 @@ class CaseFileModel(_Strict):
 
 
 HandshakeSpec.model_rebuild()
+SendMessage.model_rebuild()
 STEP: TypeAdapter[Step] = TypeAdapter(Step)  # one step on its own (tests, tools)
 ResponseSpec.model_rebuild()
 Batch.model_rebuild()

@@ -16,7 +16,7 @@ from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import Expect, HandshakeSpec, HeaderFields, PayloadObj, ProbeSpec
 from harness.observed import Observed, parse_close
-from harness.peer import context
+from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.opening import send_request
 from harness.peer.probe import probe_echo
@@ -143,6 +143,18 @@ async def run_client_case(
             obs.handshake_error = str(obs.handshake_violation)
             return obs, trace
         obs.handshake_ok = True
+        session = compression.session_from_response(
+            head.get_all("Sec-WebSocket-Extensions"),
+            request_head.get_all("Sec-WebSocket-Extensions"),
+            "client",
+            conn.parser.max_payload,
+        )
+        if session is not None:
+            conn.enable_deflate(session)
+        elif model.requires.permessage_deflate and hs_spec is not None and hs_spec.extensions:
+            offer = ", ".join(hs_spec.extensions)
+            obs.unimplemented = f"the server declined the offer {offer!r} (RFC 7692 §7 allows it)"
+            return obs, trace
         conn.start(rest)
         conn.set_budget(timeout)
         await runner.run(steps)

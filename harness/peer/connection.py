@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 
 from harness.observed import MessageBuilder, Observed, parse_close
+from harness.peer.compression import DeflateSession
 from harness.peer.trace import Trace
+from harness.wire import deflate
 from harness.wire.frames import (
     DEFAULT_MAX_PAYLOAD,
     Frame,
@@ -62,6 +64,9 @@ class PeerConnection:
         self._last_key: bytes | None = None
         self._changed = asyncio.Event()
         self._building: MessageBuilder | None = None
+        self.deflate: DeflateSession | None = None
+        self._compressed: list[bytes] | None = None  # payloads of the compressed message being received
+        self._compressed_size = 0
         self._reader_task: asyncio.Task[None] | None = None
         self.eof = False
         self.write_failed = False
@@ -93,6 +98,13 @@ class PeerConnection:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def enable_deflate(self, session: DeflateSession) -> None:
+        """permessage-deflate was agreed: RSV1 now has a meaning (RFC 7692 §6), and what the target
+        compresses is inflated under ``session``'s rules before it counts as a message."""
+        self.deflate = session
+        self.parser.rsv_allowed = 4
+        self.trace.note("note", "permessage-deflate", agreed=session.describe(), header=session.header)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -276,6 +288,10 @@ class PeerConnection:
         if obs.close is not None:
             again = frame.opcode == Opcode.CLOSE
             frame.violations.append("close-frame-twice" if again else "frame-after-close")
+        if self.deflate is not None and frame.rsv & 4 and (is_control(frame.opcode) or frame.opcode == 0):
+            # §6.1: only the first frame of a data message may carry "Per-Message Compressed"
+            control = is_control(frame.opcode)
+            frame.violations.append("rsv1-on-control-frame" if control else "rsv1-on-continuation")
         if not is_control(frame.opcode) and frame.opcode in (0, 1, 2):
             self._on_data(frame)
         elif frame.opcode == Opcode.PING:
@@ -323,14 +339,70 @@ class PeerConnection:
             if self._building is not None:
                 frame.violations.append("message-inside-message")
             self._building = MessageBuilder(frame.opcode, now)
+            if self.deflate is not None and frame.rsv & 4:
+                self._compressed, self._compressed_size = [], 0
+            else:
+                self._compressed = None
         builder = self._building
-        builder.add(frame.payload, final=frame.fin)
         self.payload_received += len(frame.payload)
+        if self._compressed is not None:
+            if not self._add_compressed(frame, builder):
+                if frame.fin:  # not inflatable: no message was delivered
+                    self._building, self._compressed = None, None
+                return
+            if not frame.fin:
+                return
+        else:
+            builder.add(frame.payload, final=frame.fin)
         if builder.utf8 is not None and not builder.utf8.valid and "invalid-utf8" not in frame.violations:
             frame.violations.append("invalid-utf8")
         if frame.fin:
             self.obs.messages.append(builder.finish())
             self._building = None
+
+    def _add_compressed(self, frame: Frame, builder: MessageBuilder) -> bool:
+        """Collect a compressed message's frames; at its last frame inflate it (bounded) into ``builder``.
+
+        The compressed payload is bounded like one frame (the parser's cap), the inflated message by
+        the session's ``max_output``: a decompression bomb costs the peer at most that much.
+        True when the message goes on (more frames to come, or inflated into ``builder``).
+        """
+        assert self._compressed is not None and self.deflate is not None
+        self._compressed.append(frame.payload)
+        self._compressed_size += len(frame.payload)
+        if self._compressed_size > self.parser.max_payload:
+            self._oversize(self._compressed_size, "compressed message")
+            return False
+        if not frame.fin:
+            return True
+        parts, self._compressed = self._compressed, None
+        try:
+            inflated = self.deflate.decompressor.inflate(parts)
+        except deflate.DeflateError as exc:
+            if exc.rule == deflate.TOO_LARGE:
+                self._oversize(self.deflate.max_output + 1, "inflated message")
+                return False
+            frame.violations.append(exc.rule)
+            self.trace.note(
+                "in", "inflate-failed", rule=exc.rule, detail=exc.detail, compressed=self._compressed_size
+            )
+            return False
+        frame.violations.extend(v.rule for v in inflated.violations)
+        self.trace.note(
+            "in",
+            "inflated",
+            compressed=inflated.compressed_size,
+            inflated=inflated.inflated_size,
+            final_blocks=inflated.final_blocks,
+        )
+        builder.add(inflated.data, final=True)
+        return True
+
+    def _oversize(self, size: int, what: str) -> None:
+        if self.obs.oversized_frame is None:
+            self.obs.oversized_frame = size
+            self.trace.note("in", "oversized", length=size, cap=self.parser.max_payload, what=what)
+            self.writer.transport.abort()
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from harness.model.schema import (
     ResumeReading,
     SendFrame,
     SendMessage,
+    Series,
     Sleep,
     Step,
     WaitSpec,
@@ -47,13 +48,32 @@ from harness.model.schema import (
     fragment_sizes,
 )
 from harness.observed import parse_close
-from harness.peer import context
+from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
 from harness.peer.probe import probe_echo
 from harness.wire.frames import Frame, Opcode, apply_mask, build_frame, close_payload
 
 BULK_REPEAT = 1000  # from this many equal continuation frames on, a repeat is built in one pass
+
+
+def _cut(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut into consecutive pieces of the given sizes."""
+    out, offset = [], 0
+    for size in sizes:
+        out.append(data[offset : offset + size])
+        offset += size
+    return out
+
+
+def _cyclic(units: bytes | str, start: int, size: int) -> bytes:
+    """``size`` units from ``start``, wrapping to the beginning (Autobahn 12.x/13.x messages)."""
+    if isinstance(units, str):
+        end = start + size
+        text = units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
+        return text.encode("utf-8")
+    end = start + size
+    return units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
 
 
 class ScriptRunner:
@@ -65,6 +85,7 @@ class ScriptRunner:
         self._open_message: tuple[int, hashlib._Hash, int] | None = None
         self.checkpoint_seen = False
         self._payloads: dict[int, bytes] = {}
+        self._sized_cache: dict[tuple[int, int], bytes] = {}
         self.context = context.current() or context.CaseContext()
         self.context.attach(conn)
         self._probes: list[asyncio.Task[str | None]] = []
@@ -96,6 +117,7 @@ class ScriptRunner:
         mask_key: str | None = None,
         length: int | None = None,
         length_bits: int | None = None,
+        track: bool = True,
     ) -> bytes:
         masked = self._mask(mask)
         data = build_frame(
@@ -113,7 +135,8 @@ class ScriptRunner:
             "out",
             Frame(fin, rsv, opcode, masked, length if length is not None else len(payload), payload, header),
         )
-        self._track(opcode, payload, fin)
+        if track:
+            self._track(opcode, payload, fin)
         return data
 
     def _track(self, opcode: int, payload: bytes, fin: bool) -> None:
@@ -150,33 +173,97 @@ class ScriptRunner:
 
     @encode.register
     def _(self, step: SendFrame) -> bytes:
+        payload = self._bytes(step.payload)
+        data_message = step.opcode in (Opcode.TEXT, Opcode.BINARY) and step.fin
+        if step.deflate is not None and step.deflate.startswith("bomb-"):
+            bomb = compression.bomb(int(step.deflate.removeprefix("bomb-")))
+            if self.conn.deflate is not None:
+                self.conn.deflate.bypassed(bytes(32768))
+            self._track_digest(step.opcode, bomb.length, bomb.sha256)
+            return self._frame(step.opcode, bomb.payload, fin=True, rsv=step.rsv, mask=step.mask, track=False)
+        if step.deflate is not None:
+            if not compression.form_known(step.deflate):
+                raise ValueError(f"unknown deflate form {step.deflate!r}")
+            session = self.conn.deflate
+            crafted = compression.crafted(step.deflate, payload, session)
+            if session is not None and step.deflate not in ("compress", "plain"):
+                session.bypassed(crafted.message)
+            if data_message and step.rsv & 4 and step.length is None:
+                self._track_message(step.opcode, crafted.message)
+                data_message = False
+            payload = crafted.payload
         return self._frame(
             step.opcode,
-            self._bytes(step.payload),
+            payload,
             fin=step.fin,
             rsv=step.rsv,
             mask=step.mask,
             mask_key=step.mask_key,
             length=step.length,
             length_bits=step.length_bits,
+            track=step.deflate is None or data_message,
         )
+
+    def _track_digest(self, opcode: int, length: int, digest: str) -> None:
+        """Record a message known by its length and digest only (a bomb is never held whole)."""
+        obs = self.conn.obs
+        if obs.close_sent is None:
+            self.conn.payload_written += length
+            obs.sent_messages.append((opcode, length, digest))
+
+    def _track_message(self, opcode: int, message: bytes) -> None:
+        """Record a whole message as sent (the plaintext of a compressed one)."""
+        self._track(opcode, message, True)
+
+    def _compressed_parts(self, step: SendMessage, payload: bytes) -> list[bytes]:
+        """The frame payloads of a compressed message (``SendMessage.compress``)."""
+        session = self.conn.deflate
+        if session is None:  # RSV1 without an agreement: a target must fail it (§6, RFC 6455 §5.2)
+            compress = compression.unnegotiated_compressor().compress_parts
+        else:
+            compress = session.compress_parts
+        if step.compress == "per-frame":
+            return compress(_cut(payload, fragment_sizes(len(payload), step.fragments, step.fragment_size)))
+        whole = compress([payload])[0]
+        return _cut(whole, fragment_sizes(len(whole), step.fragments, step.fragment_size))
+
+    def _sized(self, payload: bytes, size: int | str | None) -> bytes:
+        if size is None:
+            return payload
+        n = self.context.policy_size(size)
+        if not payload:
+            raise ValueError("size needs a non-empty payload pattern")
+        key = (id(payload), n)
+        cached = self._sized_cache.get(key)
+        if cached is None:
+            cached = self._sized_cache[key] = (payload * (n // len(payload) + 1))[:n]
+        return cached
 
     @encode.register
     def _(self, step: SendMessage) -> bytes:
-        payload = self._bytes(step.payload)
-        sizes = fragment_sizes(len(payload), step.fragments, step.fragment_size)
+        return self._message(step, self._sized(self._bytes(step.payload), step.size))
+
+    def _message(self, step: SendMessage, payload: bytes) -> bytes:
+        if step.compress:
+            parts = self._compressed_parts(step, payload)
+            self._track_message(step.opcode, payload)
+            first_rsv, rest_rsv, track = step.rsv | 4, step.continuation_rsv, False
+        else:
+            parts = _cut(payload, fragment_sizes(len(payload), step.fragments, step.fragment_size))
+            first_rsv, rest_rsv, track = step.rsv, step.continuation_rsv, True
         out = bytearray()
-        offset = 0
-        for i, size in enumerate(sizes):
-            last = i == len(sizes) - 1
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if i and step.between:
+                out += b"".join(self.encode(s) for s in step.between)
             out += self._frame(
                 step.opcode if i == 0 else 0,
-                payload[offset : offset + size],
+                part,
                 fin=last,
-                rsv=step.rsv if i == 0 else 0,
+                rsv=first_rsv if i == 0 else rest_rsv,
                 mask=step.mask,
+                track=track,
             )
-            offset += size
         return bytes(out)
 
     def _control(self, opcode: int, spec: Control) -> bytes:
@@ -312,6 +399,44 @@ class ScriptRunner:
     @play.register
     async def _(self, step: ProbeSpec) -> bool:
         self._probes.append(asyncio.ensure_future(self._probe(step)))
+        return True
+
+    @play.register
+    async def _(self, step: Series) -> bool:
+        path = self.data_dir / step.file
+        if not path.is_file():
+            self.conn.obs.unimplemented = (
+                f"test data {step.file} is not present in {self.data_dir} (third-party data; "
+                "scripts/autobahn-testdata copies it from an autobahn-testsuite checkout)"
+            )
+            return False
+        obs = self.conn.obs
+        raw = path.read_bytes()
+        units: bytes | str = raw.decode("utf-8") if step.opcode == Opcode.TEXT else raw
+        n = len(units)
+        shape = SendMessage.model_construct(
+            opcode=step.opcode,
+            compress=step.compress,
+            fragments=1,
+            fragment_size=step.fragment_size or None,
+            rsv=0,
+            mask=None,
+            continuation_rsv=0,
+            between=[],
+        )
+        pointer = 0
+        for _ in range(step.count):
+            message = _cyclic(units, pointer, step.size)
+            pointer = (pointer + step.size) % n
+            if not await self.conn.write(self._message(shape, message), timeout=self.timeout):
+                return False
+            want = len(obs.sent_messages)
+            reached = await self.conn.wait_until(
+                lambda: obs.target_ended or len(obs.messages) >= want,  # noqa: B023 (awaited here)
+                self.conn.remaining(),
+            )
+            if not reached or obs.target_ended:
+                return False
         return True
 
     @play.register

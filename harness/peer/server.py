@@ -20,7 +20,7 @@ from harness.model.loader import Case
 from harness.model.payloads import resolve
 from harness.model.schema import ClientOptions, ResponseSpec
 from harness.observed import ClientReport, Observed
-from harness.peer import context
+from harness.peer import compression, context
 from harness.peer.client import finish, header_text, with_fields
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
@@ -55,6 +55,7 @@ Launch = Callable[[str, list[str], dict[str, str]], Awaitable[ClientProcess]]
 
 def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Path) -> bytes:
     spec = spec or ResponseSpec()
+    offers = request.get_all("Sec-WebSocket-Extensions")
     if spec.raw is not None:
         return resolve(spec.raw, data_dir)
     key = request.get("Sec-WebSocket-Key") or ""
@@ -75,8 +76,9 @@ def build_response(spec: ResponseSpec | None, request: hs.HttpHead, data_dir: Pa
     protocol = (offered[0] if offered else None) if spec.protocol == "first-offered" else spec.protocol
     if protocol:
         headers.append(("Sec-WebSocket-Protocol", protocol))
-    if spec.extensions:
-        headers.append(("Sec-WebSocket-Extensions", spec.extensions))
+    answer = compression.response_extensions(spec.extensions, offers)
+    if answer:
+        headers.append(("Sec-WebSocket-Extensions", answer))
     if spec.status != 101:
         headers.append(("Content-Length", "0"))  # else the body lasts until TCP closes (RFC 9112 §6.3)
     removed = {h.lower() for h in spec.remove_headers}
@@ -239,6 +241,25 @@ async def serve_connection(
         obs.response = head
         obs.handshake_status = head.status
         obs.handshake_ok = True  # the peer's own response: the client's reaction is what is judged
+        if head.status == 101:
+            try:
+                session = compression.session_from_response(
+                    head.get_all("Sec-WebSocket-Extensions"),
+                    head_in.get_all("Sec-WebSocket-Extensions"),
+                    "server",
+                    conn.parser.max_payload,
+                )
+            except ValueError as exc:  # the case's own response is not a usable agreement
+                conn.trace.note("note", "permessage-deflate-unusable", why=str(exc))
+                session = None
+            if session is not None:
+                conn.enable_deflate(session)
+            elif model.requires.permessage_deflate:
+                offered = head_in.get_all("Sec-WebSocket-Extensions")
+                obs.unimplemented = (
+                    f"no permessage-deflate agreement: the client offered {offered!r}, "
+                    f"the response has {head.get_all('Sec-WebSocket-Extensions')!r}"
+                )
         conn.start()
         conn.set_budget(timeout)
         obs.answer_started_t = trace.now()
@@ -249,7 +270,8 @@ async def serve_connection(
         )
         if written:
             obs.head_sent_t = trace.now()
-        await runner.run(steps)
+        if obs.unimplemented is None:
+            await runner.run(steps)
         await finish(conn, model.expect)
     finally:
         await conn.close_tcp(half_close=True)

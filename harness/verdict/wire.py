@@ -206,6 +206,8 @@ def judge_wire(expect: Expect, obs: Observed, data_dir: Path) -> Verdict:
         if obs.handshake_violation is not None:
             return broken(obs.handshake_violation, "invalid handshake response")
         return hard_fail(f"opening handshake failed: {obs.handshake_error}")
+    if obs.unimplemented is not None:
+        return expectation(Outcome.UNIMPLEMENTED, obs.unimplemented)
     return judge_frames(expect, obs, data_dir)
 
 

@@ -183,6 +183,20 @@ RULES: dict[str, Rule] = _rules(
          "greater than 2^N bytes to compress messages.", "deflate"),
     Rule("deflate-context-not-reset", "RFC 7692 §7.1.1", "If the peer agreed to no_context_takeover, it "
          "MUST start compressing each new message with an empty LZ77 sliding window.", "deflate"),
+    Rule("deflate-truncated", "RFC 7692 §7.2.1", "Compress all the octets of the payload of the message "
+         "using DEFLATE. ... If the resulting data does not end with an empty DEFLATE block with no "
+         "compression (the \"BTYPE\" bits are set to 00), append an empty DEFLATE block with no "
+         "compression to the tail end (the message ends inside a block).", "deflate"),
+    Rule("deflate-bfinal-unterminated", "RFC 7692 §7.2.3.4", "A block with BFINAL set is followed by one "
+         "octet 0x00: \"This octet is necessary to allow the payload to be decompressed in the same "
+         "manner as messages flushed using DEFLATE blocks with BFINAL unset\" (§7.2.1 step 2).",
+         "deflate"),
+    Rule("deflate-tail-not-removed", "RFC 7692 §7.2.1", "Remove 4 octets (that are 0x00 0x00 0xff 0xff) "
+         "from the tail end. After this step, the last octet of the compressed data contains (possibly "
+         "part of) the DEFLATE header bits with the \"BTYPE\" bits set to 00.", "deflate"),
+    Rule("deflate-empty-payload", "RFC 7692 §7.2.3.6", "An empty compressed message or final fragment "
+         "carries the single octet 0x00 (§7.2.1 applied to no data); a zero-length payload with RSV1 "
+         "is not the output of the algorithm.", "deflate"),
 )  # fmt: skip
 
 

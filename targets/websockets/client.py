@@ -56,7 +56,7 @@ async def run(url: str, protocols: list[str], max_size: int, delay: float = 0.0)
         ws = await connect(
             url,
             subprotocols=[Subprotocol(p) for p in protocols] or None,
-            compression=None,
+            compression="deflate",  # offers permessage-deflate (RFC 7692); the peer inflates
             max_size=max_size,
             ping_interval=None,
             open_timeout=10,
@@ -157,7 +157,7 @@ async def run_interop(url: str, protocols: list[str], plan: Plan, max_size: int)
         ws = await connect(
             url,
             subprotocols=[Subprotocol(p) for p in protocols] or None,
-            compression=None,
+            compression="deflate",  # offers permessage-deflate (RFC 7692); the peer inflates
             extensions=deflate_offer(plan),
             max_size=max_size,
             ping_interval=None,
