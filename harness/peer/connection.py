@@ -350,7 +350,7 @@ class PeerConnection:
         if self.write_failed or self.writer.is_closing():
             return False
         if delay and (not chop or chop >= len(data)):
-            await asyncio.sleep(delay)
+            await self.pause(delay)  # the write itself still goes out: the same bytes as before
         size = chop if chop else SLICE
         try:
             for start in range(0, max(len(data), 1), size):
@@ -374,7 +374,7 @@ class PeerConnection:
                     )
                     return False
                 if chop and delay:
-                    await asyncio.sleep(delay)
+                    await self.pause(delay)  # the next round's target_ended check stops the write
                 elif chop:
                     # Let the reader run between chops: a target that fails the connection mid-way must
                     # have its close frame read before our next write meets a reset and discards it.
@@ -423,6 +423,15 @@ class PeerConnection:
 
     def remaining(self, floor: float = 0.0) -> float:
         return max(floor, self.deadline - asyncio.get_running_loop().time())
+
+    async def pause(self, seconds: float) -> bool:
+        """A prescribed pause, as an upper bound: True (at once) when the target ends the connection.
+
+        A case's ``sleep`` and ``delay`` put the same bytes on the wire as a plain sleep up to the
+        target's reaction; once the target has failed the connection there is nothing left to pace,
+        and waiting out the pause would only make a fail-fast target cost as much as a slow one.
+        """
+        return await self.wait_until(lambda: self.obs.target_ended, seconds)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds or TCP is gone; False on timeout."""

@@ -245,7 +245,8 @@ class ScriptRunner:
 
     @play.register
     async def _(self, step: Sleep) -> bool:
-        await asyncio.sleep(step.seconds)
+        # An upper bound, not a sleep: the next step's check skips the rest once the target failed.
+        await self.conn.pause(step.seconds)
         return True
 
     @play.register
