@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import select
 import socket
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from harness.observed import MessageBuilder, Observed, parse_close
-from harness.peer.trace import Trace
+from harness.peer.trace import PREVIEW, TAIL, Trace
 from harness.wire.frames import (
     DEFAULT_MAX_PAYLOAD,
     Frame,
@@ -39,6 +40,17 @@ ZERO_KEY = bytes(4)
 AUTO_REPLY_BACKLOG = 1 << 20  # unsent bytes beyond which pings go unanswered (a target that never reads)
 
 
+def _singles(frame: Frame) -> list[Frame]:
+    """The wire frames a run (``Frame.repeat`` > 1) stands for, as the parser would have given them."""
+    if frame.repeat == 1:
+        return [frame]
+    size = frame.length
+    return [
+        Frame(False, frame.rsv, 0, False, size, frame.payload[i * size : (i + 1) * size], frame.header_size)
+        for i in range(frame.repeat)
+    ]
+
+
 class PeerConnection:
     def __init__(
         self,
@@ -57,7 +69,7 @@ class PeerConnection:
         self.we_mask = we_mask
         self.auto_pong, self.auto_close_reply = auto_pong, auto_close_reply
         cap = DEFAULT_MAX_PAYLOAD if max_payload is None else max_payload
-        self.parser = FrameParser(expect_masked=not we_mask, max_payload=cap)
+        self.parser = FrameParser(expect_masked=not we_mask, max_payload=cap, runs=True)
         observed.frame_cap = cap
         self._last_key: bytes | None = None
         self._changed = asyncio.Event()
@@ -244,8 +256,28 @@ class PeerConnection:
 
     def _feed(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        for frame in self.parser.feed(data):
-            self._on_frame(frame)
+        frames = self.parser.feed(data)
+        total = sum(frame.repeat for frame in frames)
+        untraced = self.trace.skip_range(total) if total > TAIL else range(0)
+        run: list[tuple[int, Frame]] = []  # clean continuations (wire index, frame): _continuations
+        index = 0
+        for frame in frames:
+            clean = frame.opcode == 0 and not frame.violations
+            if clean and self._building is not None and self.obs.close is None:
+                run.append((index, frame))
+                index += frame.repeat
+                if frame.fin:
+                    self._continuations(run, untraced)
+                    run = []
+                continue
+            if run:
+                self._continuations(run, untraced)
+                run = []
+            for single in _singles(frame):  # a run outside a message: each frame breaks its rule
+                self._on_frame(single, traced=index not in untraced)
+                index += 1
+        if run:
+            self._continuations(run, untraced)
         if self.parser.oversized is not None and self.obs.oversized_frame is None:
             # Nothing after such a frame can be framed, and buffering it is what a hostile target wants.
             self.obs.oversized_frame = self.parser.oversized
@@ -264,10 +296,10 @@ class PeerConnection:
             frame.violations.append("mask-key-reused")
         self._last_key = key
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, frame: Frame, *, traced: bool = True, key_checked: bool = False) -> None:
         obs = self.obs
         detail = ""
-        if frame.masked and not self.we_mask:
+        if frame.masked and not self.we_mask and not key_checked:
             self._check_mask_key(frame)
         if obs.close is not None:
             again = frame.opcode == Opcode.CLOSE
@@ -289,12 +321,55 @@ class PeerConnection:
                 reply = close_payload(code) if code is not None else b""
                 obs.close_sent = parse_close(reply, self.trace.now())
                 self.send_nowait(build_frame(Opcode.CLOSE, reply, mask=self.we_mask), "close-reply")
-        self.trace.frame("in", frame)
+        if traced:  # an untraced frame is already counted as elided (Trace.skip_range)
+            self.trace.frame("in", frame)
         if frame.violations:  # a flood's echoes are 100 000 frames: no work per clean frame
             t = self.trace.now()
             what = f"{detail} ({frame.name})" if detail else frame.name
             for rule in frame.violations:
                 obs.violations.append(Violation(rule, what, t))
+
+    def _continuations(self, run: list[tuple[int, Frame]], untraced: range) -> None:
+        """Continuation frames of the message being received, in one digest and one UTF-8 step.
+
+        A 4 MiB message in 64-byte fragments arrives as 65 536 continuations; one ``_on_frame`` each
+        costs more than the target's work (and the parser already hands runs of identical frames over
+        as one ``Frame`` with ``repeat``). When the joined payload is valid (checked on a copy of the
+        validator), taking it at once gives the same message (digest, head, length, validity) as frame
+        by frame; otherwise the frames go one by one, so ``invalid-utf8`` lands on exactly the frames
+        it would have.
+        """
+        builder = self._building
+        assert builder is not None
+        if not self.we_mask:
+            for _, frame in run:
+                if frame.masked:
+                    self._check_mask_key(frame)  # runs (repeat > 1) are never masked
+        payload = run[0][1].payload if len(run) == 1 else b"".join(frame.payload for _, frame in run)
+        final = run[-1][1].fin
+        checked = copy.copy(builder.utf8) if builder.utf8 is not None else None
+        if any(frame.violations for _, frame in run) or (
+            checked is not None and not checked.feed(payload, final=final)
+        ):
+            for index, frame in run:
+                for i, single in enumerate(_singles(frame)):
+                    self._on_frame(single, traced=index + i not in untraced, key_checked=True)
+            return
+        builder.add(payload, final=final, checked=checked)
+        self.payload_received += len(payload)
+        for index, frame in run:
+            if frame.repeat == 1:
+                if index not in untraced:
+                    self.trace.frame("in", frame)
+                continue
+            size = frame.length
+            for i in range(frame.repeat):
+                if index + i not in untraced:
+                    head = frame.payload[i * size : i * size + PREVIEW]
+                    self.trace.record("in", 0, False, frame.rsv, False, size, head, size)
+        if final:
+            self.obs.messages.append(builder.finish())
+            self._building = None
 
     def _auto_pong(self, payload: bytes) -> None:
         """Answer a ping (§5.5.2), unless the target left AUTO_REPLY_BACKLOG bytes of ours unread.
@@ -310,7 +385,6 @@ class PeerConnection:
         self.send_nowait(build_frame(Opcode.PONG, payload, mask=self.we_mask), "auto-pong")
 
     def _on_data(self, frame: Frame) -> None:
-        now = self.trace.now()
         if frame.opcode == 0:
             if self._building is None:
                 frame.violations.append("continuation-without-start")
@@ -318,7 +392,7 @@ class PeerConnection:
         else:
             if self._building is not None:
                 frame.violations.append("message-inside-message")
-            self._building = MessageBuilder(frame.opcode, now)
+            self._building = MessageBuilder(frame.opcode, self.trace.now())
         builder = self._building
         builder.add(frame.payload, final=frame.fin)
         self.payload_received += len(frame.payload)
@@ -352,6 +426,7 @@ class PeerConnection:
         if delay and (not chop or chop >= len(data)):
             await self.pause(delay)  # the write itself still goes out: the same bytes as before
         size = chop if chop else SLICE
+        view = memoryview(data)  # slices without copies; the transport copies only what it must queue
         try:
             for start in range(0, max(len(data), 1), size):
                 if start and self.obs.target_ended:
@@ -362,7 +437,7 @@ class PeerConnection:
                         why="the target ended the connection",
                     )
                     return False
-                self.writer.write(data[start : start + size])
+                self.writer.write(view[start : start + size])
                 self.bytes_written += min(size, len(data) - start)
                 if not await self._drain(timeout):
                     self.write_failed = True

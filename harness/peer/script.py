@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 from functools import singledispatchmethod
 from pathlib import Path
@@ -51,7 +52,8 @@ from harness.peer import context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
 from harness.peer.probe import probe_echo
-from harness.wire.frames import Frame, Opcode, build_frame, close_payload
+from harness.peer.trace import PREVIEW
+from harness.wire.frames import Frame, Opcode, build_fragments, build_frame, close_payload
 
 
 class ScriptRunner:
@@ -163,19 +165,55 @@ class ScriptRunner:
     def _(self, step: SendMessage) -> bytes:
         payload = self._bytes(step.payload)
         sizes = fragment_sizes(len(payload), step.fragments, step.fragment_size)
-        out = bytearray()
+        if step.opcode not in (Opcode.TEXT, Opcode.BINARY):
+            return self._fragments_one_by_one(step, payload, sizes)
+        masked = self._mask(step.mask)
+        count = len(sizes)
+        # One key per fragment, drawn whether masked or not: the same stream as one ``_key`` per frame.
+        keys = self.rng.randbytes(4 * count)
+        data = build_fragments(step.opcode, payload, sizes, rsv=step.rsv, keys=keys if masked else None)
+        self._trace_fragments(step, payload, sizes, masked)
+        obs = self.conn.obs
+        if obs.close_sent is not None:
+            obs.sent_after_close += count
+            return data
+        self.conn.payload_written += len(payload)
+        obs.sent_messages.append((step.opcode, len(payload), hashlib.sha256(payload).hexdigest()))
+        self._open_message = None
+        return data
+
+    def _trace_fragments(self, step: SendMessage, payload: bytes, sizes: list[int], masked: bool) -> None:
+        """Trace each fragment the trace will keep (``Trace.skip_range``), as ``_frame`` would."""
+        trace = self.conn.trace
+        count = len(sizes)
+        skipped = trace.skip_range(count)
+        offsets = [0, *itertools.accumulate(sizes)]
+        last = count - 1
+        indices = itertools.chain(range(skipped.start), range(skipped.stop, count))
+        for i in indices:
+            size, offset = sizes[i], offsets[i]
+            head = payload[offset : offset + min(size, PREVIEW)]
+            op, rsv = (step.opcode, step.rsv) if i == 0 else (0, 0)
+            trace.record("out", op, i == last, rsv, masked, size, head, size)
+
+    def _fragments_one_by_one(self, step: SendMessage, payload: bytes, sizes: list[int]) -> bytes:
+        """Messages of other opcodes (reserved ones, a bare continuation): each frame on its own, so
+        that ``_track`` sees them exactly as it would a sequence of ``send`` steps."""
+        out = []
         offset = 0
         for i, size in enumerate(sizes):
             last = i == len(sizes) - 1
-            out += self._frame(
-                step.opcode if i == 0 else 0,
-                payload[offset : offset + size],
-                fin=last,
-                rsv=step.rsv if i == 0 else 0,
-                mask=step.mask,
+            out.append(
+                self._frame(
+                    step.opcode if i == 0 else 0,
+                    payload[offset : offset + size],
+                    fin=last,
+                    rsv=step.rsv if i == 0 else 0,
+                    mask=step.mask,
+                )
             )
             offset += size
-        return bytes(out)
+        return b"".join(out)
 
     def _control(self, opcode: int, spec: Control) -> bytes:
         return self._frame(opcode, self._bytes(spec.payload), fin=spec.fin, rsv=spec.rsv)
