@@ -137,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     on_start=on_start,
                     on_result=on_result,
                     stop=stop,
+                    processes=True,
                 )
                 if stop.is_set():
                     break

@@ -118,12 +118,16 @@ class MessageBuilder:
         self.head = b""
         self.utf8 = Utf8Validator() if opcode == 1 else None
 
-    def add(self, data: bytes, *, final: bool) -> None:
+    def add(self, data: bytes, *, final: bool, checked: Utf8Validator | None = None) -> None:
+        """Append a fragment; ``checked``: a copy of the validator that has already been fed ``data``
+        (the peer validates a run of fragments before taking it), which replaces ours."""
         self._hash.update(data)
         if len(self.head) < 64:
             self.head += data[: 64 - len(self.head)]
         self.length += len(data)
-        if self.utf8 is not None:
+        if checked is not None:
+            self.utf8 = checked
+        elif self.utf8 is not None:
             self.utf8.feed(data, final=final)
 
     def finish(self) -> Message:

@@ -6,6 +6,11 @@ worker gets its own replica of the target (own process, own free port), exactly 
 workers do, and takes cases from a shared queue. Targets run one after another, so at most ``jobs``
 target processes are alive at any time. An interrupt stops the workers between cases; results that
 finish after it are dropped rather than recorded against a target that is being torn down.
+
+Workers are processes wherever the target can be replicated (servers: processes and containers), so
+the peer's own CPU work (building, masking, parsing, hashing megabytes) uses every core instead of
+sharing one GIL; the parent only records what they send back, in completion order, to the one results
+file. Shared client launchers and URLs keep thread workers (``harness.workers``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from harness.engine import CaseResult, applies, run_case
 from harness.model.loader import Case
 from harness.targets.session import TargetSession
+from harness.workers import can_fork, run_in_processes
 
 
 def replicas(session: TargetSession, count: int) -> list[TargetSession]:
@@ -44,15 +50,35 @@ def run_all(
     on_start: Callable[[Case, TargetSession], None],
     on_result: Callable[[CaseResult, TargetSession], None],
     stop: threading.Event,
+    processes: bool = False,
 ) -> None:
-    """Run every applicable pair; ``on_result`` is called under a lock, in completion order."""
+    """Run every applicable pair; ``on_result`` is called under a lock, in completion order.
+
+    ``processes``: replicable targets get worker processes instead of threads (``wsconform run``).
+    """
     lock = threading.Lock()
     for session in sessions:
         todo: queue.SimpleQueue[Case] = queue.SimpleQueue()
         applicable = [c for c in cases if applies(c, session)]
         for case in applicable:
             todo.put(case)
-        workers = replicas(session, min(jobs, max(1, len(applicable))))
+        count = min(jobs, max(1, len(applicable)))
+        if processes and count > 1 and can_fork(session):
+            run_in_processes(
+                applicable,
+                session,
+                count,
+                run=lambda case, worker: run_case(
+                    case, worker, data_dir=data_dir, trace_dir=trace_dir, timeout_scale=timeout_scale
+                ),
+                on_start=on_start,
+                on_result=on_result,
+                stop=stop,
+            )
+            if stop.is_set():
+                return
+            continue
+        workers = replicas(session, count)
 
         def work(worker: TargetSession, todo: queue.SimpleQueue[Case] = todo) -> None:
             while not stop.is_set():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import select
 import socket
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from harness.observed import MessageBuilder, Observed, parse_close
 from harness.peer.compression import DeflateSession
-from harness.peer.trace import Trace
+from harness.peer.trace import PREVIEW, TAIL, Trace
 from harness.wire import deflate
 from harness.wire.frames import (
     DEFAULT_MAX_PAYLOAD,
@@ -41,6 +42,17 @@ ZERO_KEY = bytes(4)
 AUTO_REPLY_BACKLOG = 1 << 20  # unsent bytes beyond which pings go unanswered (a target that never reads)
 
 
+def _singles(frame: Frame) -> list[Frame]:
+    """The wire frames a run (``Frame.repeat`` > 1) stands for, as the parser would have given them."""
+    if frame.repeat == 1:
+        return [frame]
+    size = frame.length
+    return [
+        Frame(False, frame.rsv, 0, False, size, frame.payload[i * size : (i + 1) * size], frame.header_size)
+        for i in range(frame.repeat)
+    ]
+
+
 class PeerConnection:
     def __init__(
         self,
@@ -59,7 +71,7 @@ class PeerConnection:
         self.we_mask = we_mask
         self.auto_pong, self.auto_close_reply = auto_pong, auto_close_reply
         cap = DEFAULT_MAX_PAYLOAD if max_payload is None else max_payload
-        self.parser = FrameParser(expect_masked=not we_mask, max_payload=cap)
+        self.parser = FrameParser(expect_masked=not we_mask, max_payload=cap, runs=True)
         observed.frame_cap = cap
         self._last_key: bytes | None = None
         self._changed = asyncio.Event()
@@ -260,8 +272,29 @@ class PeerConnection:
         if self.obs.answer_t is None:
             self.obs.answer_t = self.trace.now()  # the target's first byte (response time)
         self.bytes_received += len(data)
-        for frame in self.parser.feed(data):
-            self._on_frame(frame)
+        frames = self.parser.feed(data)
+        total = sum(frame.repeat for frame in frames)
+        untraced = self.trace.skip_range(total) if total > TAIL else range(0)
+        run: list[tuple[int, Frame]] = []  # clean continuations (wire index, frame): _continuations
+        index = 0
+        for frame in frames:
+            clean = frame.opcode == 0 and not frame.rsv and not frame.violations
+            plain = self._building is not None and self._compressed is None  # compressed: inflated at FIN
+            if clean and plain and self.obs.close is None:
+                run.append((index, frame))
+                index += frame.repeat
+                if frame.fin:
+                    self._continuations(run, untraced)
+                    run = []
+                continue
+            if run:
+                self._continuations(run, untraced)
+                run = []
+            for single in _singles(frame):  # a run outside a message: each frame breaks its rule
+                self._on_frame(single, traced=index not in untraced)
+                index += 1
+        if run:
+            self._continuations(run, untraced)
         if self.parser.oversized is not None and self.obs.oversized_frame is None:
             # Nothing after such a frame can be framed, and buffering it is what a hostile target wants.
             self.obs.oversized_frame = self.parser.oversized
@@ -280,10 +313,10 @@ class PeerConnection:
             frame.violations.append("mask-key-reused")
         self._last_key = key
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, frame: Frame, *, traced: bool = True, key_checked: bool = False) -> None:
         obs = self.obs
         detail = ""
-        if frame.masked and not self.we_mask:
+        if frame.masked and not self.we_mask and not key_checked:
             self._check_mask_key(frame)
         if obs.close is not None:
             again = frame.opcode == Opcode.CLOSE
@@ -309,12 +342,55 @@ class PeerConnection:
                 reply = close_payload(code) if code is not None else b""
                 obs.close_sent = parse_close(reply, self.trace.now())
                 self.send_nowait(build_frame(Opcode.CLOSE, reply, mask=self.we_mask), "close-reply")
-        self.trace.frame("in", frame)
+        if traced:  # an untraced frame is already counted as elided (Trace.skip_range)
+            self.trace.frame("in", frame)
         if frame.violations:  # a flood's echoes are 100 000 frames: no work per clean frame
             t = self.trace.now()
             what = f"{detail} ({frame.name})" if detail else frame.name
             for rule in frame.violations:
                 obs.violations.append(Violation(rule, what, t))
+
+    def _continuations(self, run: list[tuple[int, Frame]], untraced: range) -> None:
+        """Continuation frames of the message being received, in one digest and one UTF-8 step.
+
+        A 4 MiB message in 64-byte fragments arrives as 65 536 continuations; one ``_on_frame`` each
+        costs more than the target's work (and the parser already hands runs of identical frames over
+        as one ``Frame`` with ``repeat``). When the joined payload is valid (checked on a copy of the
+        validator), taking it at once gives the same message (digest, head, length, validity) as frame
+        by frame; otherwise the frames go one by one, so ``invalid-utf8`` lands on exactly the frames
+        it would have.
+        """
+        builder = self._building
+        assert builder is not None
+        if not self.we_mask:
+            for _, frame in run:
+                if frame.masked:
+                    self._check_mask_key(frame)  # runs (repeat > 1) are never masked
+        payload = run[0][1].payload if len(run) == 1 else b"".join(frame.payload for _, frame in run)
+        final = run[-1][1].fin
+        checked = copy.copy(builder.utf8) if builder.utf8 is not None else None
+        if any(frame.violations for _, frame in run) or (
+            checked is not None and not checked.feed(payload, final=final)
+        ):
+            for index, frame in run:
+                for i, single in enumerate(_singles(frame)):
+                    self._on_frame(single, traced=index + i not in untraced, key_checked=True)
+            return
+        builder.add(payload, final=final, checked=checked)
+        self.payload_received += len(payload)
+        for index, frame in run:
+            if frame.repeat == 1:
+                if index not in untraced:
+                    self.trace.frame("in", frame)
+                continue
+            size = frame.length
+            for i in range(frame.repeat):
+                if index + i not in untraced:
+                    head = frame.payload[i * size : i * size + PREVIEW]
+                    self.trace.record("in", 0, False, frame.rsv, False, size, head, size)
+        if final:
+            self.obs.messages.append(builder.finish())
+            self._building = None
 
     def _auto_pong(self, payload: bytes) -> None:
         """Answer a ping (§5.5.2), unless the target left AUTO_REPLY_BACKLOG bytes of ours unread.
@@ -330,7 +406,6 @@ class PeerConnection:
         self.send_nowait(build_frame(Opcode.PONG, payload, mask=self.we_mask), "auto-pong")
 
     def _on_data(self, frame: Frame) -> None:
-        now = self.trace.now()
         if frame.opcode == 0:
             if self._building is None:
                 frame.violations.append("continuation-without-start")
@@ -338,7 +413,7 @@ class PeerConnection:
         else:
             if self._building is not None:
                 frame.violations.append("message-inside-message")
-            self._building = MessageBuilder(frame.opcode, now)
+            self._building = MessageBuilder(frame.opcode, self.trace.now())
             if self.deflate is not None and frame.rsv & 4:
                 self._compressed, self._compressed_size = [], 0
             else:
@@ -426,8 +501,9 @@ class PeerConnection:
         if self.write_failed or self.writer.is_closing():
             return False
         if delay and (not chop or chop >= len(data)):
-            await asyncio.sleep(delay)
+            await self.pause(delay)  # the write itself still goes out: the same bytes as before
         size = chop if chop else SLICE
+        view = memoryview(data)  # slices without copies; the transport copies only what it must queue
         try:
             for start in range(0, max(len(data), 1), size):
                 if start and self.obs.target_ended:
@@ -438,7 +514,7 @@ class PeerConnection:
                         why="the target ended the connection",
                     )
                     return False
-                self.writer.write(data[start : start + size])
+                self.writer.write(view[start : start + size])
                 self.bytes_written += min(size, len(data) - start)
                 if not await self._drain(timeout):
                     self.write_failed = True
@@ -450,7 +526,7 @@ class PeerConnection:
                     )
                     return False
                 if chop and delay:
-                    await asyncio.sleep(delay)
+                    await self.pause(delay)  # the next round's target_ended check stops the write
                 elif chop:
                     # Let the reader run between chops: a target that fails the connection mid-way must
                     # have its close frame read before our next write meets a reset and discards it.
@@ -499,6 +575,15 @@ class PeerConnection:
 
     def remaining(self, floor: float = 0.0) -> float:
         return max(floor, self.deadline - asyncio.get_running_loop().time())
+
+    async def pause(self, seconds: float) -> bool:
+        """A prescribed pause, as an upper bound: True (at once) when the target ends the connection.
+
+        A case's ``sleep`` and ``delay`` put the same bytes on the wire as a plain sleep up to the
+        target's reaction; once the target has failed the connection there is nothing left to pace,
+        and waiting out the pause would only make a fail-fast target cost as much as a slow one.
+        """
+        return await self.wait_until(lambda: self.obs.target_ended, seconds)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` holds or TCP is gone; False on timeout."""

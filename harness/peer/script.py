@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 from functools import singledispatchmethod
 from pathlib import Path
@@ -52,7 +53,8 @@ from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
 from harness.peer.probe import probe_echo
-from harness.wire.frames import Frame, Opcode, apply_mask, build_frame, close_payload
+from harness.peer.trace import PREVIEW
+from harness.wire.frames import Frame, Opcode, apply_mask, build_fragments, build_frame, close_payload
 
 BULK_REPEAT = 1000  # from this many equal continuation frames on, a repeat is built in one pass
 
@@ -244,6 +246,8 @@ class ScriptRunner:
         return self._message(step, self._sized(self._bytes(step.payload), step.size))
 
     def _message(self, step: SendMessage, payload: bytes) -> bytes:
+        if not (step.compress or step.between or step.continuation_rsv):
+            return self._plain_message(step, payload)
         if step.compress:
             parts = self._compressed_parts(step, payload)
             self._track_message(step.opcode, payload)
@@ -265,6 +269,59 @@ class ScriptRunner:
                 track=track,
             )
         return bytes(out)
+
+    def _plain_message(self, step: SendMessage, payload: bytes) -> bytes:
+        """An uncompressed message with nothing between its fragments: built in one pass."""
+        sizes = fragment_sizes(len(payload), step.fragments, step.fragment_size)
+        if step.opcode not in (Opcode.TEXT, Opcode.BINARY):
+            return self._fragments_one_by_one(step, payload, sizes)
+        masked = self._mask(step.mask)
+        count = len(sizes)
+        # One key per fragment, drawn whether masked or not: the same stream as one ``_key`` per frame.
+        keys = self.rng.randbytes(4 * count)
+        data = build_fragments(step.opcode, payload, sizes, rsv=step.rsv, keys=keys if masked else None)
+        self._trace_fragments(step, payload, sizes, masked)
+        obs = self.conn.obs
+        if obs.close_sent is not None:
+            obs.sent_after_close += count
+            return data
+        self.conn.payload_written += len(payload)
+        obs.sent_messages.append((step.opcode, len(payload), hashlib.sha256(payload).hexdigest()))
+        self._open_message = None
+        return data
+
+    def _trace_fragments(self, step: SendMessage, payload: bytes, sizes: list[int], masked: bool) -> None:
+        """Trace each fragment the trace will keep (``Trace.skip_range``), as ``_frame`` would."""
+        trace = self.conn.trace
+        count = len(sizes)
+        skipped = trace.skip_range(count)
+        offsets = [0, *itertools.accumulate(sizes)]
+        last = count - 1
+        indices = itertools.chain(range(skipped.start), range(skipped.stop, count))
+        for i in indices:
+            size, offset = sizes[i], offsets[i]
+            head = payload[offset : offset + min(size, PREVIEW)]
+            op, rsv = (step.opcode, step.rsv) if i == 0 else (0, 0)
+            trace.record("out", op, i == last, rsv, masked, size, head, size)
+
+    def _fragments_one_by_one(self, step: SendMessage, payload: bytes, sizes: list[int]) -> bytes:
+        """Messages of other opcodes (reserved ones, a bare continuation): each frame on its own, so
+        that ``_track`` sees them exactly as it would a sequence of ``send`` steps."""
+        out = []
+        offset = 0
+        for i, size in enumerate(sizes):
+            last = i == len(sizes) - 1
+            out.append(
+                self._frame(
+                    step.opcode if i == 0 else 0,
+                    payload[offset : offset + size],
+                    fin=last,
+                    rsv=step.rsv if i == 0 else 0,
+                    mask=step.mask,
+                )
+            )
+            offset += size
+        return b"".join(out)
 
     def _control(self, opcode: int, spec: Control) -> bytes:
         return self._frame(opcode, self._bytes(spec.payload), fin=spec.fin, rsv=spec.rsv)
@@ -365,7 +422,8 @@ class ScriptRunner:
 
     @play.register
     async def _(self, step: Sleep) -> bool:
-        await asyncio.sleep(step.seconds)
+        # An upper bound, not a sleep: the next step's check skips the rest once the target failed.
+        await self.conn.pause(step.seconds)
         return True
 
     @play.register

@@ -101,27 +101,55 @@ class Trace:
             self.elided += 1
         self.tail.append(event)
 
+    def skip_range(self, count: int) -> range:
+        """Of ``count`` frame events about to be recorded in a row, the indices that need no record.
+
+        Past the head, only the last TAIL events survive, so in a run of 65 537 frames all but the
+        first that still fit the head and the last TAIL would be pushed out of the tail by their
+        successors: they are counted as elided here and never built. The result is the same trace
+        as recording each of them, other events interleaved or not (they only push out more).
+        """
+        start = min(count, max(0, HEAD - len(self.head)))
+        stop = max(start, count - TAIL)
+        self.elided += stop - start
+        return range(start, stop)
+
     def frame(self, direction: str, frame: Frame, *, chop: int | None = None) -> None:
         """Record a frame cheaply; it is formatted only if it survives into the trace file.
 
         A 4 MiB message in 64-byte fragments is 65 537 frames, of which the trace keeps 600: building
         a dict with previews for each of them would cost more than putting them on the wire.
         """
-        self.add(
-            _FrameRecord(
-                self.now(),
-                direction,
-                frame.opcode,
-                frame.fin,
-                frame.rsv,
-                frame.masked,
-                frame.length,
-                frame.payload[:PREVIEW],
-                len(frame.payload),
-                chop,
-                tuple(frame.violations),
-            )
+        self.record(
+            direction,
+            frame.opcode,
+            frame.fin,
+            frame.rsv,
+            frame.masked,
+            frame.length,
+            frame.payload[:PREVIEW],
+            len(frame.payload),
+            chop,
+            tuple(frame.violations),
         )
+
+    def record(
+        self,
+        direction: str,
+        opcode: int,
+        fin: bool,
+        rsv: int,
+        masked: bool,
+        length: int,
+        head: bytes,
+        sent: int,
+        chop: int | None = None,
+        violations: tuple[str, ...] = (),
+    ) -> None:
+        """A frame event from its fields (``head``: the payload's first PREVIEW bytes, ``sent``: the
+        payload bytes actually sent), for callers that have no ``Frame`` object to hand."""
+        t = self.now()
+        self.add(_FrameRecord(t, direction, opcode, fin, rsv, masked, length, head, sent, chop, violations))
 
     def note(self, direction: str, kind: str, **fields: Any) -> None:
         self.add({"dir": direction, "type": kind, **fields})

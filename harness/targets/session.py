@@ -14,6 +14,7 @@ of 969. Parallel replicas of a target share the count.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,15 @@ class TargetSession:
             return None
         if clone is self.runner:
             return self
-        return TargetSession(self.name, clone, self.spec, role=self.role, history=self.history)
+        twin = TargetSession(self.name, clone, self.spec, role=self.role, history=self.history)
+        twin._setup_done = self._setup_done
+        return twin
+
+    def prepare(self) -> None:
+        """Run the target's one-time set-up now (before worker processes fork); a failure is kept in
+        the history, so every case reports it as ERROR (``_ensure_setup``)."""
+        with self._lock, contextlib.suppress(TargetUnavailable):
+            self._ensure_setup()
 
     def ensure_running(self) -> str | None:
         """Start the target, or restart it if it died; returns a note when it had to restart.

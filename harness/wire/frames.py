@@ -11,8 +11,10 @@ No I/O here. Masking uses websockets' C ``apply_mask`` (pure Python is ~15x slow
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from websockets.speedups import apply_mask as _apply_mask
@@ -103,6 +105,56 @@ def build_frame(
     return header + key + apply_mask(payload, key)
 
 
+@functools.lru_cache(maxsize=1024)
+def frame_header(first: int, length: int, mask: bool) -> bytes:
+    """The minimal header for a frame whose first byte (FIN, RSV, opcode) is ``first``.
+
+    Cached: a message in 65 536 equal fragments has three distinct headers (first, middle, last), so
+    building it costs three ``struct.pack`` calls instead of 65 536.
+    """
+    mask_bit = 0x80 if mask else 0
+    if length <= 125:
+        return bytes((first, mask_bit | length))
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", first, mask_bit | 126, length)
+    return struct.pack("!BBQ", first, mask_bit | 127, length)
+
+
+def build_fragments(
+    opcode: int, payload: bytes, sizes: Sequence[int], *, rsv: int = 0, keys: bytes | None = None
+) -> bytes:
+    """Serialise one message as ``len(sizes)`` frames in one buffer, masked when ``keys`` is given.
+
+    The same bytes as one ``build_frame`` per fragment (first frame ``opcode`` and ``rsv``, then
+    continuations, FIN on the last; minimal lengths), built the fast way: cached headers, each payload
+    slice masked from a memoryview (no intermediate copy), and a single ``join``. ``keys`` holds one
+    4-byte masking key per fragment, concatenated.
+    """
+    if not 0 <= opcode <= 0xF or not 0 <= rsv <= 7:
+        raise ValueError("opcode must be 0..15 and rsv 0..7")
+    count = len(sizes)
+    if keys is not None and len(keys) != 4 * count:
+        raise ValueError("one 4-byte masking key per fragment")
+    view = memoryview(payload)
+    pieces: list[bytes | memoryview] = []
+    append = pieces.append
+    masked = keys is not None
+    offset = 0
+    last = count - 1
+    for i, size in enumerate(sizes):
+        first = (0x80 if i == last else 0) | ((rsv << 4) | opcode if i == 0 else 0)
+        append(frame_header(first, size, masked))
+        chunk = view[offset : offset + size]
+        if keys is not None:
+            key = keys[4 * i : 4 * i + 4]
+            append(key)
+            append(_apply_mask(chunk, key) if size else b"")
+        else:
+            append(chunk)
+        offset += size
+    return b"".join(pieces)
+
+
 def _minimal_length_bits(length: int) -> int:
     if length <= 125:
         return 7
@@ -121,6 +173,7 @@ def close_payload(code: int | None = None, reason: bytes = b"") -> bytes:
 # The largest frame payload the parser buffers unless told otherwise: above every case's largest frame
 # (16 MiB) with room to spare, far below what a hostile length field could make it allocate.
 DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
+SMALL_PENDING = 64 * 1024  # an incomplete frame below this is re-joined with the next read as bytes
 
 
 @dataclass(slots=True)
@@ -136,6 +189,10 @@ class Frame:
     header_size: int
     mask_key: bytes = b""
     violations: list[str] = field(default_factory=list)  # rule ids of harness.wire.rules
+    # Only from a parser made with ``runs=True``: this object stands for ``repeat`` consecutive wire
+    # frames with the same header (so the same fields and no violation), ``length`` bytes each;
+    # ``payload`` holds their payloads joined.
+    repeat: int = 1
 
     @property
     def name(self) -> str:
@@ -156,38 +213,89 @@ class FrameParser:
     """
 
     def __init__(
-        self, *, expect_masked: bool, max_payload: int = DEFAULT_MAX_PAYLOAD, rsv_allowed: int = 0
+        self,
+        *,
+        expect_masked: bool,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        rsv_allowed: int = 0,
+        runs: bool = False,
     ) -> None:
         self.expect_masked = expect_masked
+        self.runs = runs
         self.max_payload = max_payload
         self.rsv_allowed = rsv_allowed
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray()  # the bytes of an incomplete frame, between two feeds
         self.oversized: int | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buf) - self._pos
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame]:
+        """Every frame completed by ``data``, in order.
+
+        Frames are cut out of an immutable ``bytes`` (a slice is one copy, and the cheapest object to
+        index) whenever what was pending is small; only a large pending frame (a 16 MiB message
+        arriving in 256 KiB reads) grows in a bytearray, so that it is not copied once per read.
+        """
         if self.oversized is not None:
             return []
-        self._buf += data
+        src: bytes | bytearray
+        if not self._buf:
+            src = data
+        elif len(self._buf) < SMALL_PENDING:
+            src = bytes(self._buf) + data
+            self._buf = bytearray()
+        else:
+            self._buf += data
+            src = self._buf
         frames: list[Frame] = []
+        pos = 0
+        end = len(src)
         while True:
-            frame = self._next()
+            frame = self._next(src, pos, end)
             if frame is None:
                 break
+            size = frame.header_size + frame.length
+            plain = not frame.fin and not frame.masked and not frame.violations
+            if self.runs and plain and frame.opcode == 0:
+                frame = self._run(src, pos, end, frame)
             frames.append(frame)
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
+            pos += size * frame.repeat
+        if src is self._buf:
+            del self._buf[:pos]
+        elif pos < end:
+            self._buf = bytearray(src[pos:])
         return frames
 
-    def _next(self) -> Frame | None:
-        buf, pos = self._buf, self._pos
-        avail = len(buf) - pos
+    @staticmethod
+    def _run(buf: bytes | bytearray, pos: int, end: int, frame: Frame) -> Frame:
+        """Extend a clean, unmasked, non-final continuation into the run of identical frames after it.
+
+        Every rule the parser checks depends on the header alone (and a masked frame's key differs
+        per frame, so only unmasked ones qualify): frames whose header bytes equal this one's break
+        the same rules, none. Counting them is done column by column in C (a strided slice of each
+        header byte, and how many of its leading bytes match), not frame by frame in Python.
+        """
+        hsize, length = frame.header_size, frame.length
+        stride = hsize + length
+        whole = (end - pos) // stride
+        if whole < 2:
+            return frame
+        count = whole
+        for j in range(hsize):
+            column = buf[pos + j : pos + whole * stride : stride]
+            same = len(column) - len(column.lstrip(column[:1]))
+            count = min(count, same)
+            if count < 2:
+                return frame
+        start = pos + hsize
+        payload = b"".join(bytes(buf[p : p + length]) for p in range(start, start + count * stride, stride))
+        return Frame(False, frame.rsv, 0, False, length, payload, hsize, b"", [], count)
+
+    def _next(self, buf: bytes | bytearray, pos: int, end: int) -> Frame | None:
+        avail = end - pos
         if avail < 2:
             return None
         b0, b1 = buf[pos], buf[pos + 1]
@@ -223,10 +331,12 @@ class FrameParser:
         if avail < header + length:
             return None
         start = pos + header
-        payload = bytes(buf[start : start + length])
-        if masked:
-            payload = apply_mask(payload, key)
-        self._pos = start + length
+        stop = start + length
+        if type(buf) is bytes:
+            payload = _apply_mask(buf[start:stop], key) if masked and length else buf[start:stop]
+        else:  # a large frame gathered in the bytearray: one copy out of it, through a memoryview
+            with memoryview(buf) as view, view[start:stop] as chunk:
+                payload = _apply_mask(chunk, key) if masked and length else bytes(chunk)
         fin = bool(b0 & 0x80)
         rsv = (b0 >> 4) & 0x7
         opcode = b0 & 0x0F

@@ -99,6 +99,16 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+def _reset_spawner_in_child() -> None:
+    """A forked worker process (``harness.workers``) gets a spawner of its own: the parent's thread
+    does not exist in the child, and its lock may have been held at the fork."""
+    global _spawner
+    _spawner = _Spawner()
+
+
+os.register_at_fork(after_in_child=_reset_spawner_in_child)
+
+
 def spawn(argv: Sequence[str], *, registry_dir: Path | None, **kwargs: Any) -> subprocess.Popen[bytes]:
     """Popen in its own group, dying with the harness, recorded in the run's pid file."""
     proc: subprocess.Popen[bytes] = _spawner.run(

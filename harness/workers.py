@@ -1,0 +1,140 @@
+"""Worker processes for one target: each runs cases against its own replica of it.
+
+Thread workers share one GIL, and the peer's work on the limits family (frames of 4 MiB messages,
+SHA-256 of 16 MiB echoes) is CPU, so ``-j 4`` on threads ran barely faster than ``-j 1``. Here each
+worker is a forked process with its own target replica (own process or container, own port), pulling
+case indices from a shared queue and sending each ``CaseResult`` back; the parent calls ``on_start`` and
+``on_result`` in completion order, so the one results file, the progress bar and the tally stay where
+they were.
+
+Fork, not spawn: the sessions hold closures that cannot be pickled, and the child needs nothing it
+does not already have. Stopping: the children ignore SIGINT (Ctrl-C reaches the whole terminal
+group; the parent decides), and on the parent's SIGTERM each child unwinds its case and stops its own
+target (its runner's ``stop``); a child that does not exit within ``STOP_GRACE`` is killed, and its
+targets die with it (``PR_SET_PDEATHSIG``, pid file: ``harness.targets.runners.pgroup``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from typing import Any, NoReturn
+
+from harness.engine import CaseResult
+from harness.model.loader import Case
+from harness.targets.session import TargetSession
+
+STOP_GRACE = 10.0  # seconds a child has to stop its target after SIGTERM
+POLL = 0.2
+
+
+def can_fork(session: TargetSession) -> bool:
+    """Process workers need a target each can own: a replica distinct from the session (servers)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    clone = session.replica(2)
+    return clone is not None and clone is not session
+
+
+def _exit_on_term(signum: int, frame: object) -> NoReturn:
+    raise SystemExit(143)
+
+
+def _child(
+    index: int,
+    session: TargetSession,
+    cases: list[Case],
+    todo: Queue[int | None],
+    out: Queue[tuple[Any, ...]],
+    run: Callable[[Case, TargetSession], CaseResult],
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    worker = session.replica(index)
+    assert worker is not None
+    try:
+        while True:
+            number = todo.get()
+            if number is None:
+                break
+            out.put(("start", number))
+            result = run(cases[number], worker)
+            result.case = None  # type: ignore[assignment]  # the parent has it: no need to pickle it
+            out.put(("result", number, result))
+    except SystemExit:
+        # Stopped mid-case: stop the target, then leave at once. A normal exit would tear down the
+        # case's half-run event loop and print its complaints; the parent no longer reads anyway.
+        worker.stop()
+        os._exit(143)
+    worker.stop()
+    out.put(("done", index))
+
+
+def run_in_processes(
+    cases: list[Case],
+    session: TargetSession,
+    count: int,
+    *,
+    run: Callable[[Case, TargetSession], CaseResult],
+    on_start: Callable[[Case, TargetSession], None],
+    on_result: Callable[[CaseResult, TargetSession], None],
+    stop: threading.Event,
+) -> None:
+    """Run ``cases`` on ``count`` worker processes; callbacks get ``session`` (names the target)."""
+    ctx = multiprocessing.get_context("fork")
+    todo: Queue[int | None] = ctx.Queue()
+    out: Queue[tuple[Any, ...]] = ctx.Queue()
+    for number in range(len(cases)):
+        todo.put(number)
+    for _ in range(count):
+        todo.put(None)
+    # A target's one-time set-up (npm ci...) runs here, once, not in every child at the same time.
+    session.prepare()
+    procs: list[BaseProcess] = [
+        ctx.Process(target=_child, args=(i + 2, session, cases, todo, out, run), name=f"wsconform-worker-{i}")
+        for i in range(count)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        finished = 0
+        while finished < count and not stop.is_set():
+            try:
+                message = out.get(timeout=POLL)
+            except queue.Empty:
+                if not any(proc.is_alive() for proc in procs):
+                    raise RuntimeError("every worker process exited before the run ended") from None
+                continue
+            kind = message[0]
+            if kind == "start":
+                on_start(cases[message[1]], session)
+            elif kind == "result":
+                result: CaseResult = message[2]
+                result.case = cases[message[1]]
+                on_result(result, session)
+            else:
+                finished += 1
+    except BaseException:
+        stop.set()  # before the targets go away, so nothing more is recorded against them
+        raise
+    finally:
+        _stop_children(procs)
+        todo.cancel_join_thread()
+
+
+def _stop_children(procs: list[BaseProcess]) -> None:
+    """SIGTERM every child still running (each stops its target), then wait; SIGKILL the late ones."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(STOP_GRACE)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
