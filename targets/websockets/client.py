@@ -157,7 +157,7 @@ async def run_interop(url: str, protocols: list[str], plan: Plan, max_size: int)
         ws = await connect(
             url,
             subprotocols=[Subprotocol(p) for p in protocols] or None,
-            compression="deflate",  # offers permessage-deflate (RFC 7692); the peer inflates
+            compression=None,  # interop: permessage-deflate only when the plan asks (deflate_offer)
             extensions=deflate_offer(plan),
             max_size=max_size,
             ping_interval=None,
