@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.model.schema import SendMessage, fragment_sizes
@@ -88,6 +88,7 @@ def _observed(conn: PeerConnection) -> tuple[object, ...]:
 
 @settings(max_examples=200, deadline=None)
 @given(frame_specs, st.integers(min_value=1, max_value=400))
+@example([(1, False, 0, 0, b"a")] + [(0, False, 0, 1, b"a")] * 3, 400)  # 1-byte fragments: trace heads
 def test_connection_sees_the_same_as_frame_by_frame(
     specs: list[tuple[int, bool, int, int, bytes]], chunk: int
 ) -> None:

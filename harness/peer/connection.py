@@ -386,7 +386,7 @@ class PeerConnection:
             size = frame.length
             for i in range(frame.repeat):
                 if index + i not in untraced:
-                    head = frame.payload[i * size : i * size + PREVIEW]
+                    head = frame.payload[i * size : i * size + min(size, PREVIEW)]  # not the next one
                     self.trace.record("in", 0, False, frame.rsv, False, size, head, size)
         if final:
             self.obs.messages.append(builder.finish())
