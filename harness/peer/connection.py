@@ -384,9 +384,10 @@ class PeerConnection:
                     self.trace.frame("in", frame)
                 continue
             size = frame.length
+            shown = min(size, PREVIEW)  # a head never runs into the next fragment
             for i in range(frame.repeat):
                 if index + i not in untraced:
-                    head = frame.payload[i * size : i * size + min(size, PREVIEW)]  # not the next one
+                    head = frame.payload[i * size : i * size + shown]
                     self.trace.record("in", 0, False, frame.rsv, False, size, head, size)
         if final:
             self.obs.messages.append(builder.finish())
