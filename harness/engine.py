@@ -235,6 +235,8 @@ def _case_context(case: Case, session: TargetSession, *, used: bool) -> CaseCont
     if used and runner.restartable and session.started and not runner.launches_clients:
         session.stop()
         session.ensure_running()
+    if runner.launches_clients:
+        runner.renew()
     ctx.sampler = Sampler(None if runner.launches_clients else runner.memory_bytes, bounds.interval)
     return ctx
 

@@ -27,8 +27,11 @@ import pytest
 
 from harness import bundled
 from harness.engine import CaseResult, applies, run_case
+from harness.interop.expected import KnownFailure
 from harness.model.loader import Case, CaseError, load_file
 from harness.outcome import Outcome
+from harness.pytest_interop import InteropFile, InteropItem, expected_for
+from harness.pytest_interop import add_options as add_interop_options
 from harness.results import ResultsWriter, load
 from harness.suite import Selection, judge_expected, open_sessions
 from harness.targets import adhoc
@@ -72,6 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report", metavar="DIR", help="render the HTML report into DIR at the end")
     group.addoption("--ws-strict", action="store_true", help="NON-STRICT outcomes fail too")
     group.addoption("--timeout-scale", type=float, default=1.0, help="multiply every case timeout")
+    add_interop_options(group)
     group.addoption(
         "--runner",
         choices=("process", "docker"),
@@ -105,9 +109,11 @@ class WsConform:
         )
         self.run_dir = self.results_path.parent if self.results_path else None
         self._sessions: list[TargetSession] | None = None
+        self._interop_expected: dict[tuple[str, str, str], KnownFailure] | None = None
         self.problems: list[str] = []
         self.writer: ResultsWriter | None = None
         self.selected: int | None = None  # wsconform items left after -k/-m, once collection is done
+        self.pairs = 0  # interop items left after -k/-m
         self.controller = not hasattr(config, "workerinput")
         if self.results_path and self.controller:
             if self.report_dir is not None:
@@ -148,6 +154,12 @@ class WsConform:
             )
         return self._sessions
 
+    @property
+    def interop_expected(self) -> dict[tuple[str, str, str], KnownFailure]:
+        if self._interop_expected is None:
+            self._interop_expected = expected_for(self.targets_root)
+        return self._interop_expected
+
     def stop(self) -> None:
         for s in self._sessions or []:
             s.stop()
@@ -171,8 +183,10 @@ class WsConform:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """Under xdist the controller collects nothing itself: count the wsconform items a worker has."""
-        if self.selected is None:
-            self.selected = sum(1 for i in ids if ".yaml::" in i)
+        if self.selected is None:  # interop pairs are not results.json records: counted apart
+            pair = [".yaml::" in i and "->" in i.rsplit("[", 1)[-1] for i in ids]
+            self.pairs = sum(pair)
+            self.selected = sum(1 for i, p in zip(ids, pair, strict=True) if ".yaml::" in i and not p)
             if self.writer is not None:
                 self.writer.set_selected(self.selected)
 
@@ -180,7 +194,8 @@ class WsConform:
         """Under xdist (no UsageError from collection there): the same message, exit status 4."""
         if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
             return  # collection raised it already, with the message
-        if self.controller and self.selected == 0 and self.options_given() and not session.testsfailed:
+        nothing = self.selected == 0 and not self.pairs
+        if self.controller and nothing and self.options_given() and not session.testsfailed:
             session.config.get_terminal_writer().line(f"ERROR: {self.nothing_selected()}", red=True)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
@@ -258,6 +273,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "wsconform-state")
     config.addinivalue_line("markers", "wsconform: a YAML conformance case")
+    config.addinivalue_line("markers", "server_role: a case against a server target")
+    config.addinivalue_line("markers", "client_role: a case against a client target")
+    config.addinivalue_line("markers", "interop: an interop scenario between a client and a server target")
 
 
 def _cases_root(path: Path) -> Path | None:
@@ -268,11 +286,17 @@ def _cases_root(path: Path) -> Path | None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix != ".yaml" or "data" in file_path.parts or file_path.parent.name == "interop":
-        return None  # interop scenarios are run by `wsconform interop` (no pytest items yet)
+    if file_path.suffix != ".yaml" or "data" in file_path.parts:
+        return None
     root = _cases_root(file_path)
     if root is None:
         return None
+    if file_path.parent.name == "interop":  # scenarios: one item per (scenario, client, server)
+        state = parent.config.stash[_STATE]
+        which = parent.config.getoption("interop_scenarios")
+        return InteropFile.from_parent(
+            parent, path=file_path, sessions=state.sessions, which=which, expected=state.interop_expected
+        )
     return CaseFile.from_parent(parent, path=file_path, cases_root=root)
 
 
@@ -283,9 +307,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     state.selected = sum(1 for item in session.items if isinstance(item, CaseItem))
+    state.pairs = sum(1 for item in session.items if isinstance(item, InteropItem))
     if state.writer is not None:
         state.writer.set_selected(state.selected)
-    if state.selected == 0 and state.options_given() and not session.testsfailed:
+    if state.selected + state.pairs == 0 and state.options_given() and not session.testsfailed:
         raise pytest.UsageError(state.nothing_selected())
 
 
@@ -310,6 +335,7 @@ class CaseFile(pytest.File):
                     self.config.addinivalue_line("markers", f"{marker}: wsconform tag")
                     item.add_marker(marker)
                 item.add_marker("wsconform")
+                item.add_marker(f"{target.role}_role")  # -m client_role: the client targets' items
                 yield item
 
 

@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.observed import close_code_valid
+from harness.peer.compression import DeflateSession, session_from_response
+from harness.wire import extensions as ext
 from harness.wire import handshake as hs
+from harness.wire.deflate import Compressor, DeflateError, DeflateParams
 from harness.wire.frames import FrameParser, Opcode, build_frame, close_payload
 from harness.wire.utf8 import Utf8Validator
 from tests.broken_robustness import list_is_valid
@@ -47,7 +50,16 @@ DEFECTS = {
     "sample-key": "sends RFC 6455's sample nonce as Sec-WebSocket-Key (§4.1: randomly selected)",
     "api-no-throw-silent": "close(999) neither throws nor sends anything (a WHATWG API rule only)",
     "backtracking-response-parser": "parses the 101's Protocol/Extensions values with an exponential regex",
+    # permessage-deflate (RFC 7692): the reference client offers it and honours the agreement
+    "deflate-rsv1-on-control": "accepts RSV1 on a control frame (RFC 7692 §6.1)",
+    "deflate-rsv1-on-continuation": "accepts RSV1 on a non-first fragment (RFC 7692 §6.1)",
+    "deflate-rsv1-unnegotiated": "inflates RSV1 messages although nothing was agreed (RFC 6455 §5.2)",
+    "deflate-ignore-corrupt": "drops a message that does not inflate instead of failing (RFC 7692 §7.2.2)",
+    "deflate-keep-context": "keeps its LZ77 window although client_no_context_takeover was agreed (§7.1.1.2)",
+    "deflate-full-window": "compresses with 2^15 whatever client_max_window_bits says (§7.1.2.2)",
 }
+OFFER = "permessage-deflate; client_max_window_bits"
+MAX_MESSAGE = 64 * 1024 * 1024
 FIXED_KEY = "AQIDBAUGBwgJCgsMDQ4PEA=="
 # API scenarios (WSCONFORM_SCENARIO): the call that a WHATWG API must refuse, and the DOMException name.
 REFUSED_CALLS = {
@@ -56,6 +68,16 @@ REFUSED_CALLS = {
     "close-long-reason": "SyntaxError",
     "duplicate-protocols": "SyntaxError",
 }
+
+
+def extensions_problem(answered: list[str]) -> str | None:
+    """Why the response's extensions are not an answer to our one offer (RFC 6455 §9.1, RFC 7692 §5)."""
+    if not answered:
+        return None
+    found = ext.parse(answered)
+    if len(found) != 1 or found[0].name != ext.PMD:
+        return f"extensions {answered!r} answer no offer"
+    return ext.response_problem(found[0], ext.parse([OFFER]))
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -77,6 +99,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
     headers = hs.default_request_headers(f"{parts.hostname}:{parts.port}", key)
     if protocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
+    headers.append(("Sec-WebSocket-Extensions", OFFER))
     writer.write(hs.build_request("", parts.path or "/", headers=headers))
     try:
         wait = 0.3 if scenario == "abort-before-open" else 20.0
@@ -98,26 +121,41 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
         or "upgrade" not in head.tokens("Connection")
         or (head.get("Sec-WebSocket-Accept") != hs.accept_value(key) and defect != "accept-wrong-accept")
         or (selected and selected not in protocols and defect != "accept-unoffered-protocol")
-        or head.get("Sec-WebSocket-Extensions")
     )
-    if bad:
+    answered = head.get_all("Sec-WebSocket-Extensions")
+    problem = extensions_problem(answered)
+    if bad or problem:
         writer.close()
-        return fail(message=f"handshake rejected: {head.start_line}")
-    emit("open", protocol=selected, extensions="")
+        return fail(message=f"handshake rejected: {head.start_line}{f' ({problem})' if problem else ''}")
+    session = session_from_response(answered, [OFFER], "client", MAX_MESSAGE) if answered else None
+    if session is not None:
+        if defect == "deflate-keep-context":
+            session.compressor = Compressor(session.ours, context_takeover=True)
+        elif defect == "deflate-full-window":
+            session.compressor = Compressor(session.ours, window_bits=15)
+    elif defect == "deflate-rsv1-unnegotiated":
+        session = DeflateSession(DeflateParams(), "client", MAX_MESSAGE)
+    emit("open", protocol=selected, extensions=", ".join(answered))
     mask = defect != "no-mask"
     mask_key = {"constant-mask-key": b"wsck", "zero-mask-key": bytes(4)}.get(defect or "")
     error_code = (lambda code: 1000) if defect == "close-normally-on-error" else (lambda code: code)
 
-    def outgoing(opcode: int, payload: bytes = b"") -> bytes:
+    def outgoing(opcode: int, payload: bytes = b"", rsv: int = 0) -> bytes:
         if opcode == Opcode.CLOSE and payload[:2] in (close_payload(1002), close_payload(1007)):
             payload = close_payload(error_code(int.from_bytes(payload[:2], "big")))
-        return build_frame(opcode, payload, mask=mask, mask_key=mask_key if mask else None)
+        return build_frame(opcode, payload, rsv=rsv, mask=mask, mask_key=mask_key if mask else None)
+
+    def echo(kind: int, payload: bytes) -> bytes:
+        if session is None or defect == "deflate-rsv1-unnegotiated":
+            return outgoing(kind, payload)
+        return outgoing(kind, session.compress_parts([payload])[0], rsv=4)
 
     if scenario == "close-999" and defect == "api-close-no-throw":
         writer.write(outgoing(Opcode.CLOSE, close_payload(999)))
-    parser = FrameParser(expect_masked=defect == "accept-masked")
+    parser = FrameParser(expect_masked=defect == "accept-masked", rsv_allowed=4 if session else 0)
     parts_of: list[bytes] = []
     opcode = 0
+    compressed = False
     text = Utf8Validator()
     # slow-reader: sleep before handling each message; nothing is read meanwhile (backpressure).
     delay = int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000 if scenario == "slow-reader" else 0.0
@@ -140,6 +178,15 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                 writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
                 writer.close()
                 return fail(message=", ".join(frame.violations))
+            rsv1 = bool(frame.rsv & 4)
+            control = frame.opcode >= 8
+            misplaced = (control and defect != "deflate-rsv1-on-control") or (
+                frame.opcode == Opcode.CONTINUATION and defect != "deflate-rsv1-on-continuation"
+            )
+            if rsv1 and misplaced:
+                writer.write(outgoing(Opcode.CLOSE, close_payload(1002)))
+                writer.close()
+                return fail(message="RSV1 on a control frame or a continuation (RFC 7692 §6.1)")
             if frame.opcode == Opcode.PING:
                 pong = b"" if defect == "empty-pong" else frame.payload
                 writer.write(outgoing(Opcode.PONG, pong))
@@ -171,15 +218,31 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                     return fail(message="continuation frame out of place (§5.4)")
                 if frame.opcode != Opcode.CONTINUATION:
                     opcode, parts_of, text = frame.opcode, [], Utf8Validator()
+                    compressed = rsv1
                 parts_of.append(frame.payload)
                 checking = opcode == Opcode.TEXT and defect != "accept-invalid-utf8"
-                if checking and not text.feed(frame.payload, final=frame.fin):  # fail fast (§8.1)
-                    writer.write(outgoing(Opcode.CLOSE, close_payload(1007)))
+                if checking and not compressed and not text.feed(frame.payload, final=frame.fin):
+                    writer.write(outgoing(Opcode.CLOSE, close_payload(1007)))  # fail fast (§8.1)
                     writer.close()
                     return fail(message="invalid UTF-8")
                 if frame.fin:
                     payload = b"".join(parts_of)
                     kind, opcode = opcode or Opcode.BINARY, 0
+                    if compressed:
+                        assert session is not None  # RSV1 passed the parser only with an agreement
+                        try:
+                            inflated = session.decompressor.inflate(parts_of)
+                        except DeflateError as exc:
+                            if defect == "deflate-ignore-corrupt":
+                                continue
+                            writer.write(outgoing(Opcode.CLOSE, close_payload(1007)))
+                            writer.close()
+                            return fail(message=f"permessage-deflate: {exc}")
+                        payload = inflated.data
+                        if checking and not Utf8Validator().feed(payload, final=True):
+                            writer.write(outgoing(Opcode.CLOSE, close_payload(1007)))
+                            writer.close()
+                            return fail(message="invalid UTF-8 (inflated)")
                     handled += 1
                     if delay and defect == "drop-when-slow" and handled % 2 == 0:
                         continue
@@ -191,7 +254,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
                         size=len(payload),
                         sha256=hashlib.sha256(payload).hexdigest(),
                     )
-                    writer.write(outgoing(kind, payload))
+                    writer.write(echo(kind, payload))
         await writer.drain()
 
 

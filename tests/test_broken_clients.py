@@ -49,6 +49,13 @@ ROWS = [
             "extensions-unclosed-quote",
         )
     ],
+    # permessage-deflate (RFC 7692): the reference client offers it; each defect breaks one rule
+    ("deflate-rsv1-on-control", "pmd-client-rsv1-on-ping", "stayed open"),
+    ("deflate-rsv1-on-continuation", "pmd-client-rsv1-on-continuation", "stayed open"),
+    ("deflate-rsv1-unnegotiated", "pmd-client-rsv1-not-negotiated", "stayed open"),
+    ("deflate-ignore-corrupt", "pmd-client-corrupt-invalid-block-type", "stayed open"),
+    ("deflate-keep-context", "pmd-client-context-client-reset", "deflate-context-not-reset"),
+    ("deflate-full-window", "pmd-client-role-window-9", "deflate-window-exceeded"),
 ]
 
 
@@ -58,7 +65,7 @@ def _session(tmp_path: Path, defect: str | None, *, whatwg: bool = True) -> Targ
         argv += ["--defect", defect]
     spec = TargetSpec(  # it follows the WHATWG API rules, so `binding: whatwg` cases bind it
         name="broken-client", implementation="tests/broken_client.py", roles={"client": RoleSpec()},
-        policies=Policies(whatwg_api=whatwg),
+        policies=Policies(whatwg_api=whatwg, permessage_deflate=True),
     )  # fmt: skip
     return TargetSession(
         f"broken-client-{defect}-{tmp_path.name}",
@@ -85,10 +92,9 @@ def test_client_defect_is_caught(
     assert words in bad.reason, bad.reason
 
 
-# Client-role families the reference client cannot play yet: it offers no permessage-deflate, so
-# those cases are UNIMPLEMENTED against it, and it has no compression defects (issue 17 is open for
-# both). The families stay named here until they are proven, and the test below fails once they are.
-NOT_YET_PROVEN = {"permessage-deflate"}
+# Client-role families the reference client cannot play yet (named here until they are proven; the
+# test below fails once they are). Empty: every client family is proven.
+NOT_YET_PROVEN: set[str] = set()
 
 
 def test_every_client_case_passes_the_correct_client(repo_cases: dict[str, Case], tmp_path: Path) -> None:

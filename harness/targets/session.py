@@ -15,6 +15,7 @@ of 969. Parallel replicas of a target share the count.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from harness.targets.adhoc import AdhocTarget, to_spec
 from harness.targets.errors import TargetUnavailable
 from harness.targets.runners.base import Runner, server_values
 from harness.targets.runners.browser import BrowserLauncher
+from harness.targets.runners.persistent import PersistentClientLauncher
 from harness.targets.runners.process import ProcessClientLauncher, ProcessRunner
 from harness.targets.runners.url import UrlRunner
 from harness.targets.setup import run_setup
@@ -159,7 +161,7 @@ class TargetSession:
         if (
             self._setup_done
             or self.spec is None
-            or not isinstance(runner, ProcessRunner | ProcessClientLauncher)
+            or not isinstance(runner, ProcessRunner | ProcessClientLauncher | PersistentClientLauncher)
         ):
             return
         try:
@@ -172,6 +174,13 @@ class TargetSession:
     def stop(self) -> None:
         self.runner.stop()
         self.started = False
+
+
+def persistent_clients() -> bool:
+    """Whether a client target that declares a persistent mode runs in it (docs/adapter-protocol.md
+    §1): yes, unless ``WSCONFORM_CLIENT_MODE=per-case`` asks for one process per case (what the test
+    that compares both modes, and a user chasing a difference between them, set)."""
+    return os.environ.get("WSCONFORM_CLIENT_MODE", "persistent") != "per-case"
 
 
 def session_for(
@@ -204,7 +213,15 @@ def session_for(
     process = rs.process
     assert process is not None
     if role == "client":
-        launcher = ProcessClientLauncher(process.argv, cwd=spec.directory, log_path=log_path, env=process.env)
+        launcher: Runner
+        if rs.persistent and process.persistent_argv and persistent_clients():
+            launcher = PersistentClientLauncher(
+                process.persistent_argv, cwd=spec.directory, log_path=log_path, env=process.env
+            )
+        else:
+            launcher = ProcessClientLauncher(
+                process.argv, cwd=spec.directory, log_path=log_path, env=process.env
+            )
         return TargetSession(label, launcher, spec, role=role)
     policies = spec.policies
     server = ProcessRunner(
@@ -223,6 +240,7 @@ def _docker_runner(spec: TargetSpec, role: Role, log_path: Path) -> Runner:
     """A container runner for the role (the image is built on first start, not here)."""
     from harness.targets.docker.containers import sweep_once
     from harness.targets.docker.daemon import daemon_problem
+    from harness.targets.docker.persistent import DockerPersistentClientLauncher, docker_cli
     from harness.targets.docker.runners import DockerClientLauncher, DockerRunner
 
     problem = daemon_problem()
@@ -235,6 +253,9 @@ def _docker_runner(spec: TargetSpec, role: Role, log_path: Path) -> Runner:
     if not docker.argv:
         raise TargetUnavailable(f"target {spec.name!r}: docker.argv is empty for the {role} role")
     if role == "client":
+        if rs.persistent and docker.persistent_argv and persistent_clients() and docker_cli():
+            return DockerPersistentClientLauncher(spec, docker.persistent_argv, dockerfile=docker.dockerfile,
+                                                  log_path=log_path, env=docker.env)  # fmt: skip
         return DockerClientLauncher(spec, docker.argv, dockerfile=docker.dockerfile, log_path=log_path,
                                     env=docker.env)  # fmt: skip
     return DockerRunner(

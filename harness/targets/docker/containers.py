@@ -23,7 +23,7 @@ from harness.targets.docker.images import image_name
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-_ours: dict[str, str] = {}  # container id -> name
+_ours: dict[str, str] = {}  # container id (or name) -> name
 _ours_lock = threading.Lock()
 _names = itertools.count(1)
 _handlers_installed = False
@@ -44,9 +44,30 @@ def labels(target: str) -> dict[str, str]:
             f"{LABEL}.pidstart": pid_start(os.getpid())}  # fmt: skip
 
 
+def container_name(target: str) -> str:
+    """A fresh name for a container of ``target``: unique in this harness process."""
+    return f"wsconform-{image_name(target).split('/', 1)[1]}-{os.getpid()}-{next(_names)}"
+
+
+def track(name: str) -> None:
+    """Remember a container started by name elsewhere (the ``docker run -i`` of a persistent client),
+    so that atexit and the signal handlers remove it like the ones started here."""
+    install_handlers()
+    with _ours_lock:
+        _ours[name] = name
+
+
+def remove_by_name(name: str) -> None:
+    """Remove (force) a container known by its name; one that is already gone is fine."""
+    with contextlib.suppress(Exception):
+        client().api.remove_container(name, force=True)
+    with _ours_lock:
+        _ours.pop(name, None)
+
+
 def run_container(image: str, argv: list[str], env: dict[str, str], target: str) -> Container:
     """Start a detached container on the host network, labelled as ours and remembered for removal."""
-    name = f"wsconform-{image_name(target).split('/', 1)[1]}-{os.getpid()}-{next(_names)}"
+    name = container_name(target)
     install_handlers()
     container = client().containers.run(
         image, argv, detach=True, network_mode="host", labels=labels(target), environment=env,

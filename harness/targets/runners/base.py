@@ -205,6 +205,11 @@ class Runner:
     def replica(self, index: int) -> Runner | None:
         return None
 
+    def renew(self) -> None:
+        """Before a resource case of a client launcher: the next client must be a fresh process (a
+        persistent adapter is restarted; a per-case launcher starts one per case anyway)."""
+        return None
+
     async def launch(
         self, url: str, protocols: list[str], scenario: dict[str, str] | None = None
     ) -> ClientProcess:
