@@ -71,6 +71,7 @@ class SideSeen:
     compressed_messages: int = 0
     pings: Kept[bytes] = field(default_factory=lambda: Kept(16))
     pongs: Kept[bytes] = field(default_factory=lambda: Kept(16))
+    last_ping_t: float | None = None  # when this side's last ping went through the relay
     close: CloseInfo | None = None
     closes: int = 0
     eof_t: float | None = None  # when this side closed its half of TCP (or reset it)

@@ -195,6 +195,7 @@ class Direction:
         seen = self.seen
         if opcode == Opcode.PING:
             seen.pings.append(payload)
+            seen.last_ping_t = t
         elif opcode == Opcode.PONG:
             seen.pongs.append(payload)
         elif opcode == Opcode.CLOSE:
