@@ -498,11 +498,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema_of(path: Path) -> str | None:
+    """The ``schema`` of a JSON document (results.json or interop.json), None for anything else."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a JSON document") from exc
+    except json.JSONDecodeError:
+        return None  # results.jsonl and the like: the results loader says what is wrong
+    return doc.get("schema") if isinstance(doc, dict) else None
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
-    from harness.report.diff import compare, print_diff
+    from harness.report.diff import INTEROP_SCHEMA, compare, from_interop, print_diff
 
     try:
-        old, new = load(args.old), load(args.new)
+        kinds = [_schema_of(args.old), _schema_of(args.new)]
+        if INTEROP_SCHEMA in kinds:  # two interop matrices (interop.json): compared pair by pair
+            if kinds != [INTEROP_SCHEMA, INTEROP_SCHEMA]:
+                out.error("wsconform diff: an interop matrix can only be compared with another one")
+                return 2
+            docs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in (args.old, args.new)]
+            old, new = from_interop(docs[0]), from_interop(docs[1])
+        else:
+            old, new = load(args.old), load(args.new)
     except (OSError, ValueError) as exc:
         out.error(str(exc))
         return 2

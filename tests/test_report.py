@@ -445,3 +445,32 @@ def test_run_writes_the_exports(tmp_path: Path) -> None:
     (entry,) = (cases["1.1.1"] for cases in data.values())
     assert entry["behavior"] == "OK" and entry["remoteCloseCode"] == 1000
     assert (ab.parent / entry["reportfile"]).is_file()
+
+
+def test_diff_of_two_interop_matrices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``wsconform diff`` reads interop.json too: a pair that newly fails is a regression (exit 1), a
+    known failure (listed in interop-expected.yaml) says so, and an interop matrix is never compared
+    with a conformance results file."""
+
+    def matrix(path: Path, runs: list[tuple[str, str, str, str, bool]]) -> Path:
+        records = [
+            {"client": c, "server": s, "scenario": sc, "outcome": o,
+             "side": "server" if o == "FAIL" else None, "rule": "pong-payload" if o == "FAIL" else None,
+             "reason": "r", "unexpected": u, "note": ""}
+            for c, s, sc, o, u in runs
+        ]  # fmt: skip
+        path.write_text(json.dumps({"schema": "wsconform.interop/1", "results": records}))
+        return path
+
+    known = ("ws", "aio", "echo", "FAIL", False)
+    before = matrix(tmp_path / "a.json", [("ws", "aio", "ping", "PASS", False), known])
+    after = matrix(tmp_path / "b.json", [("ws", "aio", "ping", "FAIL", True), known])
+    assert main(["diff", str(before), str(after)]) == 1
+    out = capsys.readouterr().out
+    regressions = out[out.index("Regressions (1)") :]
+    assert "ws->aio" in regressions and "ping" in regressions and "pong-payload" in regressions
+    assert main(["diff", str(after), str(before)]) == 0
+    assert "1 fix(es)" in capsys.readouterr().out
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"schema": "wsconform.results/1", "results": []}))
+    assert main(["diff", str(before), str(results)]) == 2

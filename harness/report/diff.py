@@ -59,6 +59,25 @@ def _pairs(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["case"], r["target"]): r for r in doc["results"]}
 
 
+INTEROP_SCHEMA = "wsconform.interop/1"
+
+
+def from_interop(doc: dict[str, Any]) -> dict[str, Any]:
+    """An interop matrix (``wsconform.interop/1``) as a results document ``compare`` reads: each run
+    is a pair named ``scenario`` / ``client->server``, family ``interop``; a failure listed in
+    interop-expected.yaml (not ``unexpected``) counts as known, like an expected.yaml deviation."""
+    results = []
+    for r in doc.get("results", []):
+        known = not r.get("unexpected") and r.get("outcome") in BAD
+        side = f" [{r['side']} {r.get('rule') or ''}]" if r.get("side") else ""
+        results.append({
+            "case": r["scenario"], "target": f"{r['client']}->{r['server']}", "family": "interop",
+            "outcome": r["outcome"], "reason": f"{r.get('reason') or ''}{side}",
+            "expected": {"outcome": r["outcome"]} if known else None,
+        })  # fmt: skip
+    return {"results": results}
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
     before, after = _pairs(old), _pairs(new)
     old_targets = {t for _, t in before}
