@@ -41,9 +41,9 @@ def add_options(group: Any) -> None:
 
 
 def expected_for(targets_root: Path) -> dict[tuple[str, str, str], known.KnownFailure]:
-    """The known pair failures beside the target folders (as ``wsconform interop`` reads them)."""
+    """The known pair failures of the target folders (as ``wsconform interop`` reads them)."""
     try:
-        return known.load(targets_root.parent / "interop-expected.yaml")
+        return known.load(known.default_path(targets_root))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
 

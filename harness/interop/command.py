@@ -43,7 +43,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--targets", type=Path, default=None, help="targets folder (default: the bundled one)")
     p.add_argument("--scenarios", type=Path, default=None, help="scenario folder (default: cases/interop)")
     p.add_argument(
-        "--expected", type=Path, default=None, help="known pair failures (default: interop-expected.yaml)"
+        "--expected", type=Path, default=None,
+        help="known pair failures (default: interop-expected.yaml in the targets folder)",
     )
     p.add_argument("-o", "--out", type=Path, default=Path("reports/interop"), help="output folder")
     p.set_defaults(func=cmd_interop)
@@ -65,7 +66,7 @@ def cmd_interop(args: argparse.Namespace) -> int:
     scenarios = [s for s in scenarios if s.id in chosen and (s.ci or not args.ci)]
     client_names = _pick(sorted(n for n, s in specs.items() if "client" in s.roles), args.client, "client")
     server_names = _pick(sorted(n for n, s in specs.items() if "server" in s.roles), args.server, "server")
-    expected_path = args.expected or targets_dir.parent / "interop-expected.yaml"
+    expected_path = args.expected or known.default_path(targets_dir)
     expected = known.load(expected_path)
     out: Path = args.out
     logs = out / "logs"

@@ -42,6 +42,15 @@ class ExpectedFile(BaseModel):
     known: list[KnownFailure] = []
 
 
+FILE = "interop-expected.yaml"
+
+
+def default_path(targets_dir: Path) -> Path:
+    """Where the known pair failures of a set of targets live: beside their folders, so that the
+    wheel's bundled targets carry theirs and ``--targets-dir DIR`` brings its own."""
+    return targets_dir / FILE
+
+
 def load(path: Path) -> dict[tuple[str, str, str], KnownFailure]:
     if not path.exists():
         return {}

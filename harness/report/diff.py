@@ -115,6 +115,10 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> Diff:
 STYLE = {"regressions": "bold red", "fixes": "green", "new": "cyan", "changed": "yellow", "removed": "dim"}
 
 
+def _known_file(change: Change) -> str:
+    return "interop-expected.yaml" if change.family == "interop" else "expected.yaml"
+
+
 def print_diff(diff: Diff, out: Out) -> None:
     """The terminal form of the report's baseline section (plain text when stdout is not a terminal)."""
     from harness.terminal import Column
@@ -125,7 +129,7 @@ def print_diff(diff: Diff, out: Out) -> None:
             continue
         rows = [
             [c.target, c.case, c.old or "—", c.new or "—",
-             ("(listed in expected.yaml) " if c.known else "") + c.reason[:200]]
+             (f"(listed in {_known_file(c)}) " if c.known else "") + c.reason[:200]]
             for c in changes
         ]  # fmt: skip
         out.line((f"{heading} ({len(changes)})", STYLE[key]))

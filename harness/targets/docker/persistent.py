@@ -48,8 +48,6 @@ class DockerPersistentClientLauncher(PersistentClientLauncher):
         self.spec = spec
         self.dockerfile = dockerfile
         self.image: str | None = None
-        self._names: dict[int, str] = {}  # adapter pid -> container name
-        self._pending_name = ""
 
     def replica(self, index: int) -> DockerPersistentClientLauncher:
         log = self.log_path.with_name(f"{self.log_path.stem}.{index}{self.log_path.suffix}")
@@ -65,26 +63,19 @@ class DockerPersistentClientLauncher(PersistentClientLauncher):
         if self.image is None:
             self.image = ensure_image(self.spec, self.dockerfile, self.log_path).tag
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def command(self) -> tuple[list[str], dict[str, str], str]:
         cli = docker_cli()
         if self.image is None or cli is None:
             raise TargetUnavailable(f"docker: the image of {self.spec.name} is not built")
         argv = render_argv(self.argv_template, {"host": "127.0.0.1"}, what="persistent docker argv")
         name = container_name(self.spec.name)
         track(name)
-        self._pending_name = name
         marks = [f"--label={k}={v}" for k, v in labels(self.spec.name).items()]
         env = [f"--env={k}={v}" for k, v in {**self.env, "WSCONFORM_PERSISTENT": "1"}.items()]
         wrapped = [cli, "run", "--rm", "-i", "--network=host", f"--name={name}", *marks, *env,
                    self.image, *argv]  # fmt: skip
-        return wrapped, {}
-
-    def _spawn(self) -> PersistentAdapter:  # under the launcher's lock: _pending_name is this start's
-        adapter = super()._spawn()
-        self._names[adapter.proc.pid] = self._pending_name
-        return adapter
+        return wrapped, {}, name
 
     def discarded(self, adapter: PersistentAdapter) -> None:
-        name = self._names.pop(adapter.proc.pid, None)
-        if name is not None:
-            remove_by_name(name)
+        if adapter.container:
+            remove_by_name(adapter.container)

@@ -101,7 +101,6 @@ class PersistentCase:
         self._loop = loop
         self.stdout: asyncio.StreamReader | None = asyncio.StreamReader(limit=STDOUT_LIMIT)
         self._exit: asyncio.Future[int] = loop.create_future()
-        self.ended = False  # set by the reader thread: done, or the adapter is gone
 
     # -- called by the reader thread -----------------------------------------------------------------
 
@@ -114,7 +113,6 @@ class PersistentCase:
         self._soon(self.stdout.feed_data, data)
 
     def end(self, code: int) -> None:
-        self.ended = True
         assert self.stdout is not None
         self._soon(self.stdout.feed_eof)
         self._soon(self._set_exit, code)
@@ -143,10 +141,13 @@ class PersistentCase:
 class PersistentAdapter:
     """One running adapter process, its reader thread and the case in flight."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log: TargetLog, *, measurable: bool = True) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], log: TargetLog, *, measurable: bool = True, container: str = ""
+    ) -> None:
         self.proc = proc
         self.log = log
         self.measurable = measurable
+        self.container = container  # the container this adapter runs in (docker run -i), if any
         self._lock = threading.Lock()
         self._case: PersistentCase | None = None
         self.idle = True  # no case in flight: the next one may be handed over
@@ -297,21 +298,21 @@ class PersistentClientLauncher(ClientLauncher):
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        """The argv and the extra environment of one adapter start (a container launcher wraps the
-        adapter's argv in ``docker run -i``)."""
+    def command(self) -> tuple[list[str], dict[str, str], str]:
+        """The argv, the extra environment and the container name (none here) of one adapter start
+        (a container launcher wraps the adapter's argv in ``docker run -i --name=...``)."""
         argv = render_argv(
             self.argv_template, {"python": sys.executable, "host": "127.0.0.1"},
             what="persistent client argv",
         )  # fmt: skip
-        return argv, {**self.env, "WSCONFORM_PERSISTENT": "1", "PYTHONUNBUFFERED": "1"}
+        return argv, {**self.env, "WSCONFORM_PERSISTENT": "1", "PYTHONUNBUFFERED": "1"}, ""
 
     def discarded(self, adapter: PersistentAdapter) -> None:
         """After an adapter was killed or stopped: what else must go (a container)."""
         return None
 
     def _spawn(self) -> PersistentAdapter:
-        argv, env = self.command()
+        argv, env, container = self.command()
         self.starts += 1
         self.log.note(f"--- persistent client start #{self.starts}: {shlex.join(argv)}")
         read_end, write_end = os.pipe()
@@ -331,7 +332,7 @@ class PersistentClientLauncher(ClientLauncher):
         finally:
             os.close(write_end)
         OutputPump(self.log, read_end, name=f"log-{proc.pid}")
-        return PersistentAdapter(proc, self.log, measurable=self.measurable)
+        return PersistentAdapter(proc, self.log, measurable=self.measurable, container=container)
 
     def _drop(self, adapter: PersistentAdapter) -> None:
         adapter.discard()
