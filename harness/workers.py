@@ -76,56 +76,112 @@ def _child(
     out.put(("done", index))
 
 
-def run_in_processes(
-    cases: list[Case],
-    session: TargetSession,
-    count: int,
+class ProcessPool:
+    """One target session's worker processes: forked when created, then fed results by ``poll``.
+
+    Forking is a separate step so that a run with several sessions forks every pool from one thread
+    before anything else runs beside it: a child forked while another thread holds a lock (a session's,
+    the pid file's) inherits that lock held forever, and hangs when it needs it (on SIGTERM, in
+    ``stop``), until ``STOP_GRACE`` kills it.
+    """
+
+    def __init__(
+        self,
+        cases: list[Case],
+        session: TargetSession,
+        count: int,
+        run: Callable[[Case, TargetSession], CaseResult],
+    ) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.cases = cases
+        self.session = session
+        self.count = count
+        self.todo: Queue[int | None] = ctx.Queue()
+        self.out: Queue[tuple[Any, ...]] = ctx.Queue()
+        for number in range(len(cases)):
+            self.todo.put(number)
+        for _ in range(count):
+            self.todo.put(None)
+        # A target's one-time set-up (npm ci...) runs here, once, not in every child at the same time.
+        session.prepare()
+        self.procs: list[BaseProcess] = [
+            ctx.Process(
+                target=_child,
+                args=(i + 2, session, cases, self.todo, self.out, run),
+                name=f"wsconform-worker-{i}",
+            )
+            for i in range(count)
+        ]
+        self.finished = 0
+        try:
+            for proc in self.procs:
+                proc.start()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.count
+
+    def poll(
+        self,
+        timeout: float,
+        on_start: Callable[[Case, TargetSession], None],
+        on_result: Callable[[CaseResult, TargetSession], None],
+    ) -> bool:
+        """Handle one message from the children (waiting up to ``timeout``); False when there was none."""
+        try:
+            message = self.out.get(timeout=timeout) if timeout > 0 else self.out.get_nowait()
+        except queue.Empty:
+            if not any(proc.is_alive() for proc in self.procs):
+                raise RuntimeError("every worker process exited before the run ended") from None
+            return False
+        kind = message[0]
+        if kind == "start":
+            on_start(self.cases[message[1]], self.session)
+        elif kind == "result":
+            result: CaseResult = message[2]
+            result.case = self.cases[message[1]]
+            on_result(result, self.session)
+        else:
+            self.finished += 1
+        return True
+
+    def close(self) -> None:
+        _stop_children(self.procs)
+        self.todo.cancel_join_thread()
+
+
+def drive(
+    pools: list[ProcessPool],
     *,
-    run: Callable[[Case, TargetSession], CaseResult],
     on_start: Callable[[Case, TargetSession], None],
     on_result: Callable[[CaseResult, TargetSession], None],
     stop: threading.Event,
 ) -> None:
-    """Run ``cases`` on ``count`` worker processes; callbacks get ``session`` (names the target)."""
-    ctx = multiprocessing.get_context("fork")
-    todo: Queue[int | None] = ctx.Queue()
-    out: Queue[tuple[Any, ...]] = ctx.Queue()
-    for number in range(len(cases)):
-        todo.put(number)
-    for _ in range(count):
-        todo.put(None)
-    # A target's one-time set-up (npm ci...) runs here, once, not in every child at the same time.
-    session.prepare()
-    procs: list[BaseProcess] = [
-        ctx.Process(target=_child, args=(i + 2, session, cases, todo, out, run), name=f"wsconform-worker-{i}")
-        for i in range(count)
-    ]
+    """Hand every pool's messages to the callbacks, in arrival order per pool, until all are done.
+
+    Every pool is closed on the way out (its children stopped with their targets), the normal end
+    included; ``stop`` (or an exception, Ctrl-C) ends the loop at once.
+    """
     try:
-        for proc in procs:
-            proc.start()
-        finished = 0
-        while finished < count and not stop.is_set():
-            try:
-                message = out.get(timeout=POLL)
-            except queue.Empty:
-                if not any(proc.is_alive() for proc in procs):
-                    raise RuntimeError("every worker process exited before the run ended") from None
-                continue
-            kind = message[0]
-            if kind == "start":
-                on_start(cases[message[1]], session)
-            elif kind == "result":
-                result: CaseResult = message[2]
-                result.case = cases[message[1]]
-                on_result(result, session)
-            else:
-                finished += 1
+        while not stop.is_set():
+            busy = [pool for pool in pools if not pool.done]
+            if not busy:
+                return
+            handled = False
+            for pool in busy:
+                while not pool.done and pool.poll(0, on_start, on_result):
+                    handled = True
+            if not handled and not busy[0].done:
+                busy[0].poll(POLL / 4 if len(busy) > 1 else POLL, on_start, on_result)
     except BaseException:
         stop.set()  # before the targets go away, so nothing more is recorded against them
         raise
     finally:
-        _stop_children(procs)
-        todo.cancel_join_thread()
+        for pool in pools:
+            pool.close()
 
 
 def _stop_children(procs: list[BaseProcess]) -> None:

@@ -5,6 +5,11 @@ between chops). Against a target that fails the connection at once the pause mus
 case costs well under the pause); against one that does not react the case waits the full pause and
 is graded as before (FAIL: the connection stayed open). The same frames go out in both cases, up to the
 target's reaction.
+
+Waits end as soon as the case is settled, too: once a target that must fail has echoed what it had to
+refuse (FAIL whatever follows), once the target's Close has come (no echo can follow it, §5.5.1), and
+once the case turned out UNIMPLEMENTED (nothing to judge). Each is shown against a target whose
+behaviour used to cost the whole budget.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import pytest
 from harness.engine import run_case
 from harness.model.loader import Case, load_file
 from harness.outcome import Outcome
-from tests.conftest import CASES, broken_session
+from harness.targets.session import open_session
+from tests.conftest import CASES, ROOT, broken_session
 
 PAUSE = 2.0  # seconds; a case against a fail-fast target must take far less than this
 
@@ -75,3 +81,89 @@ def test_pause_is_waited_out_when_the_target_does_not_react(
     assert result.outcome is Outcome.FAIL, result.reason
     assert "stayed open" in result.reason
     assert result.duration_ms >= PAUSE * 1000 * 0.95, f"{result.duration_ms:.0f} ms: the pause was cut short"
+
+
+ANSWER_CASES_YAML = """
+defaults:
+  role: server
+  spec: "RFC 6455 §5.1 (a server MUST close the connection upon receiving a frame that is not masked)"
+  timeout: 20
+cases:
+  - id: unmasked-then-wait-for-close
+    title: An unmasked text frame, then a wait for the target's close that an echo of it answers at once
+    steps:
+      - send: {opcode: text, payload: "unmasked", mask: false}
+      - wait: {close: true}
+    expect: {fail: [1002]}
+  - id: close-before-the-echo
+    title: 101 text messages and a Close; a target that drops the last echo answers the Close at once
+    steps:
+      - repeat:
+          count: 101
+          steps:
+            - send: {opcode: text, payload: "echo me"}
+      - close: {code: 1000}
+    expect: {echo: all, close: [1000]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "case_id", "outcome", "says"),
+    [
+        # websockets answers the peer's Close before echoing (INFORMATIONAL, §5.5.1 allows it): no
+        # echo can follow a Close, so the peer (the server here) stops waiting for them.
+        ("websockets", "close-after-256k-text-then-ping", Outcome.INFORMATIONAL, "target sent close (1000)"),
+        # aiohttp's client offers no permessage-deflate: nothing to judge, so close at once instead
+        # of waiting out the failure the case expects.
+        ("aiohttp", "pmd-client-corrupt-invalid-block-type", Outcome.UNIMPLEMENTED, "no permessage-deflate"),
+    ],
+)
+def test_a_settled_client_case_stops_waiting(
+    repo_cases: dict[str, Case], tmp_path: Path, target: str, case_id: str, outcome: Outcome, says: str
+) -> None:
+    session = open_session(target, targets_root=ROOT / "targets", log_dir=tmp_path, role="client")
+    try:
+        result = run_case(repo_cases[case_id], session, data_dir=CASES / "data")
+    finally:
+        session.stop()
+    assert result.outcome is outcome, result.reason
+    assert says in result.reason
+    assert result.duration_ms < 3000, f"{result.duration_ms:.0f} ms: the case waited out its budget"
+
+
+@pytest.fixture(scope="module")
+def answer_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    root = tmp_path_factory.mktemp("answer-cases")
+    (root / "speed").mkdir()
+    path = root / "speed" / "answers.yaml"
+    path.write_text(ANSWER_CASES_YAML, encoding="utf-8")
+    return {c.id: c for c in load_file(path, root)}
+
+
+@pytest.mark.parametrize(
+    ("case_id", "defect", "outcome", "says"),
+    [
+        # The echo of a message it had to refuse decides FAIL: the wait for its close stops there.
+        ("unmasked-then-wait-for-close", "accept-unmasked", Outcome.FAIL, "got 1"),
+        ("unmasked-then-wait-for-close", None, Outcome.PASS, "close (1002)"),
+        # A Close ends the wait for echoes: no data frame may follow it (§5.5.1).
+        ("close-before-the-echo", "drop-after-100", Outcome.FAIL, "got 100"),
+        ("close-before-the-echo", None, Outcome.PASS, "101 message(s)"),
+    ],
+)
+def test_a_settled_case_stops_waiting(
+    answer_cases: dict[str, Case],
+    tmp_path: Path,
+    case_id: str,
+    defect: str | None,
+    outcome: Outcome,
+    says: str,
+) -> None:
+    session = broken_session(tmp_path, defect)
+    try:
+        result = run_case(answer_cases[case_id], session, data_dir=CASES / "data")
+    finally:
+        session.stop()
+    assert result.outcome is outcome, result.reason
+    assert says in result.reason
+    assert result.duration_ms < 3000, f"{result.duration_ms:.0f} ms: the case waited out its 20 s budget"

@@ -27,6 +27,9 @@ from harness.wire.frames import Opcode, build_frame, close_payload
 from harness.wire.handshake_rules import check_response, offered_protocols
 
 CLOSE_GRACE = 3.0
+# What ``finish`` waits for once a case turned out UNIMPLEMENTED mid-way (no deflate agreement, test
+# data absent): nothing is judged, so a normal close at once, not the case's own wait for a failure.
+UNJUDGED = Expect()
 
 
 @dataclass(slots=True)
@@ -104,7 +107,7 @@ async def run_client_case(
     ctx = context.current()
     cap = ctx.frame_cap if ctx is not None else None
     conn = PeerConnection(reader, writer, trace, obs, we_mask=True, max_payload=cap)
-    runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+    runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout, expect=model.expect)
     probe: asyncio.Future[str | None] | None = None
     try:
         request, key = build_handshake(hs_spec, endpoint, data_dir)
@@ -158,7 +161,7 @@ async def run_client_case(
         conn.start(rest)
         conn.set_budget(timeout)
         await runner.run(steps)
-        await finish(conn, model.expect)
+        await finish(conn, model.expect if obs.unimplemented is None else UNJUDGED)
     except BaseException:
         if probe is not None:
             probe.cancel()
@@ -207,8 +210,12 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
         if obs.waited_out:
             return
     else:
+        # The target's Close ends the wait too: no data frame may follow it (§5.5.1), and anything
+        # already sent before it has arrived (one TCP stream), so waiting longer learns nothing.
         await conn.wait_until(
-            lambda: obs.target_failed or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs),
+            lambda: obs.target_failed
+            or obs.close is not None
+            or (len(obs.messages) >= msgs and len(obs.pongs) >= pongs),
             conn.remaining(CLOSE_GRACE),
         )
         if obs.close_sent is None and not obs.target_failed and not conn.write_failed:

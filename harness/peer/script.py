@@ -29,6 +29,7 @@ from harness.model.schema import (
     CloseSpec,
     Control,
     Disconnect,
+    Expect,
     FloodSpec,
     HandshakeSpec,
     PauseReading,
@@ -48,7 +49,7 @@ from harness.model.schema import (
     WriteRaw,
     fragment_sizes,
 )
-from harness.observed import parse_close
+from harness.observed import Observed, parse_close
 from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.flood import run_flood
@@ -78,9 +79,32 @@ def _cyclic(units: bytes | str, start: int, size: int) -> bytes:
     return units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
 
 
+def overran(expect: Expect, obs: Observed) -> bool:
+    """True once a target that must fail the connection has answered more than the case allows.
+
+    The verdict is then FAIL whatever follows (``verdict.wire``: an extra message or pong is a problem
+    that no later close excuses), so a wait for the target's close has nothing left to learn: a
+    target that echoes a 64 MiB message it had to refuse costs one echo, not the case's whole
+    budget. Fixed counts only: with ``echo: all`` a later send could still make an answer due.
+    """
+    if expect.fail_codes is None or expect.echo == "all" or expect.pongs == "all":
+        return False
+    msgs, pongs = expect.counts(len(obs.sent_messages), len(obs.pings_sent))
+    return len(obs.messages) > msgs or len(obs.pongs) > pongs
+
+
 class ScriptRunner:
-    def __init__(self, conn: PeerConnection, *, seed: str, data_dir: Path, timeout: float) -> None:
+    def __init__(
+        self,
+        conn: PeerConnection,
+        *,
+        seed: str,
+        data_dir: Path,
+        timeout: float,
+        expect: Expect | None = None,
+    ) -> None:
         self.conn = conn
+        self.expect = expect
         self.rng = random.Random(seed)
         self.data_dir = data_dir
         self.timeout = timeout
@@ -552,7 +576,7 @@ class ScriptRunner:
 
         def done() -> bool:
             if spec.close:
-                return obs.target_ended
+                return obs.target_ended or (self.expect is not None and overran(self.expect, obs))
             want_msgs = len(obs.sent_messages) if spec.echoed else spec.messages
             want_pongs = len(obs.pings_sent) if spec.echoed else spec.pongs
             enough_msgs = want_msgs is None or len(obs.messages) >= want_msgs

@@ -21,7 +21,7 @@ from harness.model.payloads import resolve
 from harness.model.schema import ClientOptions, ResponseSpec
 from harness.observed import ClientReport, Observed
 from harness.peer import compression, context
-from harness.peer.client import finish, header_text, with_fields
+from harness.peer.client import UNJUDGED, finish, header_text, with_fields
 from harness.peer.connection import PeerConnection
 from harness.peer.script import ScriptRunner
 from harness.peer.trace import Trace
@@ -212,7 +212,7 @@ async def serve_connection(
     cap = ctx.frame_cap if ctx is not None else None
     conn = PeerConnection(reader, writer, trace, obs, we_mask=False, max_payload=cap)
     try:
-        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout)
+        runner = ScriptRunner(conn, seed=case.id, data_dir=data_dir, timeout=timeout, expect=model.expect)
         if request is None:
             try:
                 request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
@@ -272,7 +272,7 @@ async def serve_connection(
             obs.head_sent_t = trace.now()
         if obs.unimplemented is None:
             await runner.run(steps)
-        await finish(conn, model.expect)
+        await finish(conn, model.expect if obs.unimplemented is None else UNJUDGED)
     finally:
         await conn.close_tcp(half_close=True)
     return obs, trace

@@ -47,7 +47,9 @@ def decide(
     verdict = judge_response_time(expect, obs, verdict)
     if expect.resources is not None and figures is not None and verdict.outcome is not Outcome.ERROR:
         verdict = judge_resources(expect.resources, figures, verdict)
-    if client is not None:
+    # A case the wire side found UNIMPLEMENTED never ran its steps: the client's events say nothing
+    # about what the case asks (the peer just closed normally), so they are not judged.
+    if client is not None and verdict.outcome is not Outcome.UNIMPLEMENTED:
         api = judge_api(expect, obs, client.events, client.exit_code, client.garbage)
         if api is not None and (api.outcome is Outcome.UNIMPLEMENTED or not verdict.outcome.failed):
             verdict = api
