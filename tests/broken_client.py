@@ -89,7 +89,7 @@ def fail(code: int = 1006, message: str = "failed") -> None:
     emit("close", code=code, reason="", wasClean=False)
 
 
-async def run(url: str, protocols: list[str], defect: str | None, scenario: str) -> None:
+async def run(url: str, protocols: list[str], defect: str | None, scenario: str, delay_ms: int = 0) -> None:
     parts = urlsplit(url)
     silent = defect in ("api-close-no-throw", "api-no-throw-silent")
     if scenario in REFUSED_CALLS and not (scenario == "close-999" and silent):
@@ -158,7 +158,7 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
     compressed = False
     text = Utf8Validator()
     # slow-reader: sleep before handling each message; nothing is read meanwhile (backpressure).
-    delay = int(os.environ.get("WSCONFORM_DELAY_MS") or 0) / 1000 if scenario == "slow-reader" else 0.0
+    delay = delay_ms / 1000 if scenario == "slow-reader" else 0.0
     handled = 0
     while True:
         data = await reader.read(65536)
@@ -258,20 +258,47 @@ async def run(url: str, protocols: list[str], defect: str | None, scenario: str)
         await writer.drain()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--protocols", default="")
-    ap.add_argument("--defect", choices=sorted(DEFECTS))
-    args = ap.parse_args()
-    protocols = [p for p in args.protocols.split(",") if p]
-    scenario = os.environ.get("WSCONFORM_SCENARIO", "")
+def play(url: str, protocols: list[str], defect: str | None, scenario: str, delay_ms: int) -> int:
+    """One case; its exit status (127: a scenario this client cannot play)."""
     if scenario and scenario not in (*REFUSED_CALLS, "abort-before-open", "slow-reader"):
-        sys.exit(127)
+        return 127
     try:
-        asyncio.run(asyncio.wait_for(run(args.url, protocols, args.defect, scenario), 30))
+        asyncio.run(asyncio.wait_for(run(url, protocols, defect, scenario, delay_ms), 30))
     except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
         fail(message=repr(exc))
+    return 0
+
+
+def serve_persistent(defect: str | None) -> int:
+    """Persistent mode (docs/adapter-protocol.md §1): a case per stdin line, then its ``done`` line.
+
+    The defects are the same in both modes; the tests run the reference client this way because one
+    interpreter start per case was most of the time of its 700-case sweep."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        case = json.loads(line)
+        protocols = [p for p in case.get("protocols") or [] if p]
+        scenario, delay_ms = case.get("scenario") or "", int(case.get("delay_ms") or 0)
+        code = play(case["url"], protocols, defect, scenario, delay_ms)
+        emit("done", case=case.get("case", ""), exit=code)
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url")
+    ap.add_argument("--protocols", default="")
+    ap.add_argument("--defect", choices=sorted(DEFECTS))
+    ap.add_argument("--persistent", action="store_true", help="cases on stdin (adapter-protocol §1)")
+    args = ap.parse_args()
+    if args.persistent:
+        sys.exit(serve_persistent(args.defect))
+    if not args.url:
+        sys.exit("--url is required (or --persistent)")
+    protocols = [p for p in args.protocols.split(",") if p]
+    scenario = os.environ.get("WSCONFORM_SCENARIO", "")
+    sys.exit(play(args.url, protocols, args.defect, scenario, int(os.environ.get("WSCONFORM_DELAY_MS") or 0)))
 
 
 if __name__ == "__main__":
