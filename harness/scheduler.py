@@ -5,8 +5,8 @@ concurrent cases: a case that crashes the target would turn its neighbours into 
 worker gets its own replica of the target (own process, own free port), exactly as pytest-xdist
 workers do, and takes cases from a shared queue. With thread workers targets run one after another,
 so at most ``jobs`` target processes are alive at any time; ``wsconform run`` runs them side by side
-and shares the workers out (``concurrent_shares``). An interrupt stops the workers between cases; results that
-finish after it are dropped rather than recorded against a target that is being torn down.
+and shares the workers out (``concurrent_shares``). An interrupt stops the workers between cases;
+results that finish after it are dropped rather than recorded against a target being torn down.
 
 Workers are processes wherever the target can be replicated (servers: processes and containers), so
 the peer's own CPU work (building, masking, parsing, hashing megabytes) uses every core instead of
