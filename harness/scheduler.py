@@ -89,7 +89,25 @@ def run_all(
             if stop.is_set():
                 return
         return
-    shares = concurrent_shares(jobs, [len(applicable) for _, applicable in todo])
+    # Side by side only when every session can have two workers: ``-j 1`` means one worker, ever.
+    side_by_side = len(todo) > 1 and jobs >= 2 * len(todo)
+    for group in [todo] if side_by_side else [[item] for item in todo]:
+        shares = concurrent_shares(jobs, [len(a) for _, a in group]) if side_by_side else [jobs]
+        _run_group(group, shares, run=run, on_start=started, on_result=finished, stop=stop)
+        if stop.is_set():
+            return
+
+
+def _run_group(
+    group: list[tuple[TargetSession, list[Case]]],
+    shares: list[int],
+    *,
+    run: Callable[[Case, TargetSession], CaseResult],
+    on_start: Callable[[Case, TargetSession], None],
+    on_result: Callable[[CaseResult, TargetSession], None],
+    stop: threading.Event,
+) -> None:
+    """Sessions at the same time, each on its share of workers: processes where it replicates."""
     pools: list[ProcessPool] = []
     threaded: list[tuple[TargetSession, list[Case], int]] = []
     threads: list[threading.Thread] = []
@@ -97,7 +115,9 @@ def run_all(
 
     def guarded(session: TargetSession, applicable: list[Case], count: int) -> None:
         try:
-            _run_threads(session, applicable, count, run=run, on_start=started, on_result=finished, stop=stop)
+            _run_threads(
+                session, applicable, count, run=run, on_start=on_start, on_result=on_result, stop=stop
+            )
         except BaseException as exc:  # re-raised in the caller's thread, after the others stopped
             errors.append(exc)
             stop.set()
@@ -105,7 +125,7 @@ def run_all(
     try:
         # Every pool forks from this thread before any session thread starts (ProcessPool: a child
         # forked beside a running thread can inherit a lock held forever).
-        for (session, applicable), share in zip(todo, shares, strict=True):
+        for (session, applicable), share in zip(group, shares, strict=True):
             count = min(share, max(1, len(applicable)))
             if count > 1 and can_fork(session):
                 pools.append(ProcessPool(applicable, session, count, run))
@@ -115,7 +135,7 @@ def run_all(
             t = threading.Thread(target=guarded, args=(session, applicable, count), daemon=True)
             threads.append(t)
             t.start()
-        drive(pools, on_start=started, on_result=finished, stop=stop)
+        drive(pools, on_start=on_start, on_result=on_result, stop=stop)
         for t in threads:
             while t.is_alive() and not stop.is_set():
                 t.join(0.2)
@@ -136,9 +156,9 @@ def concurrent_shares(jobs: int, sizes: list[int]) -> list[int]:
 
     A run of one target's server and client roles used to be two phases, and each phase ended on its
     slowest case with the other workers idle (the default run: 22 s of server cases, then 10 s on one
-    client case whose library waits out its close timeout). Side by side, each session gets a share
-    of ``jobs`` in proportion to its number of cases, and at least two, so at most
-    ``max(jobs, 2 * sessions)`` replicas are alive at once.
+    client case whose library waits out its close timeout). Side by side (only when ``jobs`` is at
+    least two per session), each session gets a share of ``jobs`` in proportion to its number of
+    cases, and at least two; the shares add up to ``jobs``.
     """
     total = sum(sizes) or 1
     shares = [max(2, round(jobs * n / total)) for n in sizes]

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from harness.engine import CaseResult
 from harness.model.loader import Case
+from harness.targets.runners import pgroup
 from harness.targets.session import TargetSession
 
 STOP_GRACE = 10.0  # seconds a child has to stop its target after SIGTERM
@@ -71,6 +72,7 @@ def _child(
         # Stopped mid-case: stop the target, then leave at once. A normal exit would tear down the
         # case's half-run event loop and print its complaints; the parent no longer reads anyway.
         worker.stop()
+        pgroup.kill_spawned()  # a target whose start the signal interrupted: its runner never knew it
         os._exit(143)
     worker.stop()
     out.put(("done", index))

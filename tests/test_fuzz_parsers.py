@@ -21,7 +21,7 @@ import json
 import tracemalloc
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harness.observed import EVENTS_TAIL, MAX_EVENT_BYTES, MAX_EVENTS, MAX_GARBAGE, ClientReport, parse_close
@@ -69,6 +69,7 @@ streams = st.lists(st.one_of(frame_bytes, st.binary(max_size=40)), max_size=12).
 
 @FUZZ
 @given(stream=streams, cuts=st.lists(st.integers(0, 5000), max_size=20), expect_masked=st.booleans())
+@example(stream=b"\x00\x00\x00~\x11\x00" + bytes(5), cuts=[6], expect_masked=False)  # oversized, then more
 def test_frame_parser_any_chunking_gives_the_same_frames(
     stream: bytes, cuts: list[int], expect_masked: bool
 ) -> None:
@@ -80,7 +81,11 @@ def test_frame_parser_any_chunking_gives_the_same_frames(
         pieces.extend(parser.feed(chunk))
         assert parser.buffered <= 4096 + 14 + len(chunk)  # never more than one frame's worth waits
     assert [as_tuple(f) for f in pieces] == [as_tuple(f) for f in at_once]
-    assert parser.oversized == whole.oversized and parser.buffered == whole.buffered
+    assert parser.oversized == whole.oversized
+    # After an oversized frame the parser stops and reads nothing more, so what it still holds depends
+    # on how much had arrived when it stopped; nobody reads it (the peer drops the connection).
+    if whole.oversized is None:
+        assert parser.buffered == whole.buffered
     for f in pieces:
         assert set(f.violations) <= set(RULES), f.violations
         assert f.length == len(f.payload) <= 4096

@@ -443,3 +443,30 @@ def test_runner_interface_defaults() -> None:
     base.start()
     assert base.alive() and base.exit_status() is None and base.replica(2) is None
     assert base.log_since(base.log_mark()) == "" and base.address == Address("127.0.0.1", 0)
+
+
+KILL_SPAWNED = """
+import sys, time
+from harness.targets.runners import pgroup
+IGNORE = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+SPAWN = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {IGNORE!r}]); exec({IGNORE!r})"
+proc = pgroup.spawn([sys.executable, "-c", SPAWN], registry_dir=None)
+deadline = time.monotonic() + 10
+while len(pgroup.group_members(proc.pid)) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+started = len(pgroup.group_members(proc.pid))
+killed = pgroup.kill_spawned()
+proc.wait(5)
+time.sleep(0.2)
+print(started, len(killed), proc.pid in killed, len(pgroup.group_members(proc.pid)))
+"""
+
+
+def test_kill_spawned_takes_every_group_this_process_started() -> None:
+    """What a worker process does last on SIGTERM: a target it was still starting (its runner never
+    learned of it) dies with its SIGTERM-ignoring child. In a subprocess: it kills every group the
+    calling process started, which in a pytest worker would include other tests' targets."""
+    out = subprocess.run(
+        [sys.executable, "-c", KILL_SPAWNED], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["2", "2", "True", "0"], out.stdout + out.stderr

@@ -100,6 +100,6 @@ def test_sessions_run_side_by_side_and_share_the_workers(repo_cases: dict[str, C
 def test_worker_shares_follow_the_number_of_cases() -> None:
     assert concurrent_shares(6, [1275, 334]) == [4, 2]
     assert concurrent_shares(8, [1275, 334]) == [6, 2]
-    assert concurrent_shares(2, [1275, 334]) == [2, 2]  # at least two each
+    assert concurrent_shares(4, [1275, 334]) == [2, 2]  # at least two each
     assert concurrent_shares(4, [10, 10, 10]) == [2, 2, 2]
     assert sum(concurrent_shares(7, [5, 5])) == 7

@@ -78,14 +78,14 @@ class _Spawner:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def run(self, fn: Callable[[], T]) -> T:
+    def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="wsconform-spawner", daemon=True)
                 self._thread.start()
         future: Future[T] = Future()
         self._jobs.put((fn, future))
-        return future.result(timeout=60)
+        return future.result(timeout=timeout)
 
     def _loop(self) -> None:
         while True:
@@ -97,13 +97,16 @@ class _Spawner:
 
 
 _spawner = _Spawner()
+_spawned: list[int] = []  # the process groups this process started, in start order
 
 
 def _reset_spawner_in_child() -> None:
     """A forked worker process (``harness.workers``) gets a spawner of its own: the parent's thread
-    does not exist in the child, and its lock may have been held at the fork."""
-    global _spawner
+    does not exist in the child, and its lock may have been held at the fork. Its list of started
+    groups starts empty: the parent's targets are not the child's to kill."""
+    global _spawner, _spawned
     _spawner = _Spawner()
+    _spawned = []
 
 
 os.register_at_fork(after_in_child=_reset_spawner_in_child)
@@ -111,11 +114,34 @@ os.register_at_fork(after_in_child=_reset_spawner_in_child)
 
 def spawn(argv: Sequence[str], *, registry_dir: Path | None, **kwargs: Any) -> subprocess.Popen[bytes]:
     """Popen in its own group, dying with the harness, recorded in the run's pid file."""
-    proc: subprocess.Popen[bytes] = _spawner.run(
-        lambda: subprocess.Popen(list(argv), **popen_kwargs(), **kwargs)
-    )
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(list(argv), **popen_kwargs(), **kwargs)
+        _spawned.append(proc.pid)  # in the spawner thread: listed even if the caller is interrupted
+        return proc
+
+    proc: subprocess.Popen[bytes] = _spawner.run(start)
     register(proc.pid, argv, registry_dir)
     return proc
+
+
+def kill_spawned(timeout: float = 2.0) -> list[int]:
+    """SIGKILL every group this process started that still has members; returns their pids.
+
+    The last step of a worker process stopped on SIGTERM: when the signal lands while its runner is
+    starting a target, the runner never learns of that process, and a child of the target that
+    ignores SIGTERM would outlive the run (PDEATHSIG takes only the target itself). A start still in
+    the spawner's hands finishes first, so it is on the list.
+    """
+    with contextlib.suppress(Exception):
+        _spawner.run(lambda: None, timeout=timeout)
+    killed: list[int] = []
+    for pgid in _spawned:
+        members = group_members(pgid)
+        if members:
+            signal_group(pgid, signal.SIGKILL)
+            killed += members
+    return killed
 
 
 # -- groups --------------------------------------------------------------------------------------------
