@@ -179,6 +179,8 @@ asyncio.run(b.main())
             "--no-report",
             "--timeout-scale",
             "0.3",
+            "-j",
+            "1",  # one worker: the second case must run on the restarted target
         ]
     )
     doc = json.loads(out.read_text())
