@@ -49,7 +49,7 @@ OUTCOME_STYLE = {
 }
 
 # Cases mostly wait on the target (its reaction, a pause, a close timeout), not on the CPU: the default
-# run used 40 s of CPU in 57 s with one worker per core, and 26.6 s wall with three (README, Speed).
+# run used 40 s of CPU in 57 s with one worker per core, and 25-28 s wall with three (README, Speed).
 DEFAULT_JOBS = 3 * (os.cpu_count() or 1)
 
 

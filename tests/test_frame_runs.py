@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from harness.model.schema import SendMessage, fragment_sizes
+from harness.model.schema import Expect, SendMessage, fragment_sizes
 from harness.observed import Observed
 from harness.peer.connection import PeerConnection, _singles
 from harness.peer.script import ScriptRunner
@@ -127,7 +127,8 @@ def test_message_step_builds_the_bytes_of_one_frame_per_fragment(
     step = SendMessage.model_validate(
         {"opcode": opcode, "payload": {"fill": {"size": size}}, "fragments": fragments, "mask": mask}
     )
-    runner = ScriptRunner(_connection(), seed="s", data_dir=ROOT / "cases" / "data", timeout=5)
+    data = ROOT / "cases" / "data"
+    runner = ScriptRunner(_connection(), seed="s", data_dir=data, timeout=5, expect=Expect())
     fast = runner.encode(step)
     # The plain path: one build_frame per fragment, keys drawn 4 bytes at a time from the same seed.
     rng = random.Random("s")

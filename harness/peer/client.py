@@ -20,7 +20,7 @@ from harness.peer import compression, context
 from harness.peer.connection import PeerConnection
 from harness.peer.opening import send_request
 from harness.peer.probe import probe_echo
-from harness.peer.script import ScriptRunner
+from harness.peer.script import ScriptRunner, overran
 from harness.peer.trace import Trace
 from harness.wire import handshake as hs
 from harness.wire.frames import Opcode, build_frame, close_payload
@@ -203,8 +203,7 @@ async def finish(conn: PeerConnection, expect: Expect) -> None:
     if expect.fail_codes is not None:
         # Stop early once the target answered more than it may: the verdict is FAIL either way.
         await conn.wait_until(
-            lambda: obs.target_ended or len(obs.messages) > msgs or len(obs.pongs) > pongs,
-            conn.remaining(CLOSE_GRACE),
+            lambda: obs.target_ended or overran(expect, obs, final=True), conn.remaining(CLOSE_GRACE)
         )
         obs.waited_out = not obs.target_ended
         if obs.waited_out:

@@ -79,15 +79,18 @@ def _cyclic(units: bytes | str, start: int, size: int) -> bytes:
     return units[start:end] if end <= len(units) else units[start:] + units[: end - len(units)]
 
 
-def overran(expect: Expect, obs: Observed) -> bool:
+def overran(expect: Expect, obs: Observed, *, final: bool = False) -> bool:
     """True once a target that must fail the connection has answered more than the case allows.
 
     The verdict is then FAIL whatever follows (``verdict.wire``: an extra message or pong is a problem
     that no later close excuses), so a wait for the target's close has nothing left to learn: a
     target that echoes a 64 MiB message it had to refuse costs one echo, not the case's whole
-    budget. Fixed counts only: with ``echo: all`` a later send could still make an answer due.
+    budget. Mid-script, fixed counts only: with ``echo: all`` a later send could still make an answer
+    due; ``final`` (everything is sent: ``finish``) counts those too.
     """
-    if expect.fail_codes is None or expect.echo == "all" or expect.pongs == "all":
+    if expect.fail_codes is None:
+        return False
+    if not final and (expect.echo == "all" or expect.pongs == "all"):
         return False
     msgs, pongs = expect.counts(len(obs.sent_messages), len(obs.pings_sent))
     return len(obs.messages) > msgs or len(obs.pongs) > pongs
@@ -101,7 +104,7 @@ class ScriptRunner:
         seed: str,
         data_dir: Path,
         timeout: float,
-        expect: Expect | None = None,
+        expect: Expect,
     ) -> None:
         self.conn = conn
         self.expect = expect
@@ -576,7 +579,7 @@ class ScriptRunner:
 
         def done() -> bool:
             if spec.close:
-                return obs.target_ended or (self.expect is not None and overran(self.expect, obs))
+                return obs.target_ended or overran(self.expect, obs)
             want_msgs = len(obs.sent_messages) if spec.echoed else spec.messages
             want_pongs = len(obs.pings_sent) if spec.echoed else spec.pongs
             enough_msgs = want_msgs is None or len(obs.messages) >= want_msgs
