@@ -492,7 +492,7 @@ class ScriptRunner:
         if not path.is_file():
             self.conn.obs.unimplemented = (
                 f"test data {step.file} is not present in {self.data_dir} (third-party data; "
-                "scripts/autobahn-testdata copies it from an autobahn-testsuite checkout)"
+                "scripts/autobahn-testdata copies it from Autobahn|Testsuite's wheel on PyPI)"
             )
             return False
         obs = self.conn.obs
