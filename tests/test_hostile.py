@@ -167,12 +167,13 @@ Check = Callable[[Run, Path], None]
 @dataclass
 class Row:
     """A run (target, ``-k`` selection, options; ``{tmp}`` is the row's tmp_path), the outcomes it must
-    record (case id: outcome and words of its reason), its exit status and what else it must prove."""
+    record (case id: outcome and words of its reason, or a tuple of alternative words where two
+    defects of the same target race to be noticed first), its exit status and what else it must prove."""
 
     id: str
     target: list[str]
     cases: tuple[str, ...]
-    expect: dict[str, tuple[str, str]]
+    expect: dict[str, tuple[str, str | tuple[str, ...]]]
     extra: Check | None = None
     exit_code: int = 1
     options: tuple[str, ...] = ()
@@ -269,7 +270,11 @@ ROWS = [
         {"text-len-125": ("FAIL", "close reason reported as '[/] [bold]x[/bold] \\x1b[31mred"),
          "close-code-1000": ("FAIL", "close reason reported as")}, _hostile_text_escaped),
     Row("client-event-flood", client("event-flood", "--pid-file {tmp}/pids"), ("text-len-125",),
-        {"text-len-125": ("FAIL", "client did not exit within 12 s after the case; killed")}, _client_gone),
+        # Seen once in CI: the reason named a line that is not an event instead, probably the line
+        # the kill cut mid-flood. A FAIL either way; _client_gone still proves the adapter was killed.
+        {"text-len-125": ("FAIL", ("client did not exit within 12 s after the case; killed",
+                                   "the client adapter printed something that is not an event"))},
+        _client_gone),
     Row("client-endless-line", client("endless-line", "--line-mib 256"), ("text-len-125",),
         {"text-len-125": ("FAIL", "an event line longer than 65536 bytes")}),
     Row("client-endless-request", client("endless-request"), CLIENT_GRADES,
@@ -289,7 +294,8 @@ def test_hostile_target(row: Row, suite: Path, tmp_path: Path) -> None:
     got = outcomes(run)  # one target per run: case ids are unique
     for case, (outcome, words) in row.expect.items():
         assert case in got, f"{case} not run: {sorted(got)}"
-        assert got[case][0] == outcome and words in got[case][1], (case, got[case])
+        alternatives = words if isinstance(words, tuple) else (words,)
+        assert got[case][0] == outcome and any(w in got[case][1] for w in alternatives), (case, got[case])
     if row.extra is not None:
         row.extra(run, tmp_path)
 
